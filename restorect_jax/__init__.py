@@ -1,0 +1,1 @@
+"""restorect_jax: fast image restoration by distillation with rectified flows."""
