@@ -1,0 +1,33 @@
+"""RestoRect teacher for colour denoising: train on CBSD432, validate on CBSD68, AWGN sigma 25.
+
+The model has the paper's shape (4 levels, R-blocks, T-block refinement, Retinex head) at a
+width and depth that train on a 2-core CPU. Paper scale on a GPU/TPU:
+  --config.model.width=64 --config.model.num_blocks='(3,3,3,3)' --config.model.num_heads='(1,2,4,8)'
+  --config.model.num_refinement_blocks=3 --config.model.prior_features=64
+  --config.model.prior_res_blocks=5 --config.model.decomposition_features=32
+  --config.model.head_features=64 --config.data.patch_size=192 --config.train.learning_rate=2e-4
+  --config.train.num_steps=300000
+"""
+
+import ml_collections
+
+from configs import default
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = default.get_config()
+  config.model.width = 24
+  config.model.num_blocks = (1, 2, 2, 2)
+  config.model.num_heads = (1, 2, 2, 4)
+  config.model.prior_features = 24
+  config.data.source = "folder"
+  config.data.train_dir = "denoise/train/CBSD432"
+  config.data.val_dir = "denoise/test/CBSD68"
+  config.data.degradation = "awgn"
+  config.data.noise_sigma = 25.0
+  config.data.val_crop = 0  # full 481x321 images
+  config.data.val_count = 0  # all 68
+  config.train.num_steps = 3000
+  config.train.eval_every = 1000
+  config.train.checkpoint_every = 500
+  return config
