@@ -58,8 +58,8 @@ class TeacherMethod(Method):
     terms = {
         "l1": losses.l1_loss(out.restored, gt),
         "retinex_head": (
-            losses.retinex_head_loss(*out.retinex_enc, sg(r_lq), sg(l_lq), lq)
-            + losses.retinex_head_loss(*out.retinex_dec, sg(r_gt), sg(l_gt), gt)),
+            losses.retinex_head_loss(*out.retinex_enc, sg(r_lq), sg(l_lq), lq)[0]
+            + losses.retinex_head_loss(*out.retinex_dec, sg(r_gt), sg(l_gt), gt)[0]),
         "hvi": losses.hvi_colour_loss(out.restored, gt, out.hvi_k),
         "decomposition": (
             losses.retinex_reconstruction_loss(r_lq, l_lq, lq)
