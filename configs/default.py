@@ -43,7 +43,14 @@ def get_config() -> ml_collections.ConfigDict:
   data.degradation = "awgn"  # synthetic degradation of clean images: awgn | lowlight | none
   data.noise_sigma = 25.0  # AWGN standard deviation on the [0, 255] scale
   data.clip = True  # clip degraded images to [0, 1]
-  data.lowlight = ml_collections.ConfigDict()  # low-light model parameters; {} = module defaults
+  # Low-light model y = scale * gt^gamma, then Poisson-Gaussian noise (data/degradations.py).
+  data.lowlight = lowlight = ml_collections.ConfigDict()
+  lowlight.gamma_min = 1.5  # darkening exponent, drawn uniformly in [gamma_min, gamma_max]
+  lowlight.gamma_max = 3.0
+  lowlight.scale_min = 0.1  # exposure scale, drawn uniformly in [scale_min, scale_max]
+  lowlight.scale_max = 0.5
+  lowlight.shot_peak = 500.0  # photon count at signal 1 (Poisson shot noise)
+  lowlight.read_sigma = 2.0  # Gaussian read noise on the [0, 255] scale
   data.patch_size = 64  # square training crops (a multiple of 8)
   data.val_crop = 256  # centre crop of validation images during training; 0 = full size
   data.val_count = 0  # validation images used; 0 = all

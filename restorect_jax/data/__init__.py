@@ -1,0 +1,32 @@
+"""Data: TFDS builders over local image folders, degradation synthesis, the grain pipeline."""
+
+from restorect_jax.data.builders import CorruptImageError, build_image_folder
+from restorect_jax.data.degradations import (
+    DegradationSpec,
+    LowLightParams,
+    add_gaussian_noise,
+    darken_low_light,
+    degrade,
+)
+from restorect_jax.data.embedded import build_embedded
+from restorect_jax.data.pipeline import (
+    load_eval_images,
+    make_train_iterator,
+    resolve_data_root,
+    resolve_tfds_dir,
+)
+
+__all__ = [
+    "CorruptImageError",
+    "DegradationSpec",
+    "LowLightParams",
+    "add_gaussian_noise",
+    "build_embedded",
+    "build_image_folder",
+    "darken_low_light",
+    "degrade",
+    "load_eval_images",
+    "make_train_iterator",
+    "resolve_data_root",
+    "resolve_tfds_dir",
+]
