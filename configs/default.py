@@ -26,7 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
   model.retinex_split = 192  # reflectance part of the Retinex prior; the rest is illumination
   model.prior_features = 16  # width of the prior encoders' residual blocks (paper: 64)
   model.prior_res_blocks = 2  # residual blocks per prior encoder (paper: 5)
-  model.decomposition_features = 16  # width of the Retinex decomposition network (paper: 32)
+  model.decomp_features = 16  # width of the Retinex decomposition network (paper: 32)
   model.head_features = 16  # width of the auxiliary Retinex heads (paper: 64)
 
   config.data = data = ml_collections.ConfigDict()

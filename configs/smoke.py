@@ -12,7 +12,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.num_heads = (1, 1, 2, 2)
   config.model.prior_features = 8
   config.model.prior_res_blocks = 1
-  config.model.decomposition_features = 8
+  config.model.decomp_features = 8
   config.model.head_features = 8
   config.model.prior_dim = 32
   config.model.retinex_split = 24

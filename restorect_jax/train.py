@@ -8,6 +8,7 @@ resumes from the newest checkpoint. A non-finite loss or gradient leaves the sta
 stops the run with an error; the checkpoints on disk stay the last good ones.
 """
 
+import dataclasses
 import functools
 import json
 import logging
@@ -15,7 +16,7 @@ import os
 import pathlib
 import signal
 import time
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import jax
@@ -48,7 +49,11 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def make_optimizer(train_config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """AdamW with linear warm-up then cosine decay to `end_learning_rate_factor * learning_rate`."""
+  """AdamW with linear warm-up then cosine decay to `end_learning_rate_factor * learning_rate`.
+
+  Weight decay applies to kernels (arrays of rank >= 2) only, not to biases, norm gains or
+  learnable scalars such as the HVI exponent.
+  """
   schedule = optax.warmup_cosine_decay_schedule(
       init_value=0.0,
       peak_value=train_config.learning_rate,
@@ -56,7 +61,8 @@ def make_optimizer(train_config: ml_collections.ConfigDict) -> optax.GradientTra
       decay_steps=train_config.num_steps,
       end_value=train_config.learning_rate * train_config.end_learning_rate_factor)
   adamw = optax.adamw(
-      schedule, b1=train_config.b1, b2=train_config.b2, weight_decay=train_config.weight_decay)
+      schedule, b1=train_config.b1, b2=train_config.b2, weight_decay=train_config.weight_decay,
+      mask=lambda params: jax.tree.map(lambda leaf: leaf.ndim >= 2, params))
   if train_config.grad_clip_norm > 0:
     return optax.chain(optax.clip_by_global_norm(train_config.grad_clip_norm), adamw)
   return adamw
@@ -104,6 +110,42 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: Any, *,
   metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "finite": finite,
              **{f"loss/{name}": value for name, value in components.items()}}
   return new_state, metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class StepFunctions:
+  """The jitted functions of one run and the shardings they were compiled for."""
+
+  method: methods.Method
+  init: Callable  # (rng, example_batch) -> TrainState, sharded
+  train_step: Callable  # (state, batch, frozen) -> (state, metrics); donates the state
+  abstract_state: Any  # ShapeDtypeStructs of the TrainState
+  state_sharding: Any  # NamedSharding per TrainState leaf
+
+
+def build_step_functions(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+                         example_batch: dict[str, jax.Array]) -> StepFunctions:
+  """Builds the method and the init / train-step functions jitted with explicit shardings.
+
+  The state is replicated, the batch split along the mesh's data axis, frozen inputs
+  replicated; the train step donates the incoming state.
+  """
+  method = methods.get_method(config.method)(config)
+  optimizer = make_optimizer(config.train)
+  init_fn = functools.partial(create_train_state, method=method, optimizer=optimizer)
+  abstract_state = jax.eval_shape(init_fn, jax.random.PRNGKey(0), example_batch)
+  state_sharding = sharding_lib.state_shardings(mesh, abstract_state)
+  replicated = sharding_lib.replicated(mesh)
+  step_fn = jax.jit(
+      functools.partial(train_step, method=method, optimizer=optimizer,
+                        ema_decay=config.train.ema_decay,
+                        base_rng=jax.random.PRNGKey(config.seed + 1)),
+      in_shardings=(state_sharding, sharding_lib.batch_sharding(mesh), replicated),
+      out_shardings=(state_sharding, replicated),
+      donate_argnums=(0,))
+  return StepFunctions(
+      method=method, init=jax.jit(init_fn, out_shardings=state_sharding), train_step=step_fn,
+      abstract_state=abstract_state, state_sharding=state_sharding)
 
 
 class _StopSignal:
@@ -193,8 +235,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   if train_config.batch_size % data_parallel:
     raise ValueError(f"config.train.batch_size={train_config.batch_size} must be a multiple of "
                      f"the mesh's data axis ({data_parallel} devices).")
-  method = methods.get_method(config.method)(config)
-  optimizer = make_optimizer(train_config)
   batch_sharding = sharding_lib.batch_sharding(mesh)
   replicated = sharding_lib.replicated(mesh)
 
@@ -206,30 +246,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   example = {key: jnp.zeros((train_config.batch_size, patch, patch, 3), jnp.float32)
              for key in ("lq", "gt")}
 
-  init_fn = functools.partial(create_train_state, method=method, optimizer=optimizer)
-  init_rng = jax.random.PRNGKey(config.seed)
-  abstract_state = jax.eval_shape(init_fn, init_rng, example)
-  state_sharding = sharding_lib.state_shardings(mesh, abstract_state)
+  steps = build_step_functions(config, mesh, example)
+  method, state_sharding = steps.method, steps.state_sharding
   checkpointer = checkpoint_lib.Checkpointer(
       workdir / "checkpoints", keep=train_config.keep_checkpoints,
       async_save=train_config.async_checkpointing)
   latest = checkpointer.latest_step()
   if latest is not None:
     state, data_state = checkpointer.restore(
-        latest, checkpoint_lib.abstract_with_shardings(abstract_state, state_sharding))
+        latest, checkpoint_lib.abstract_with_shardings(steps.abstract_state, state_sharding))
     train_iter.set_state(data_state)
     logging.info("Resumed from step %d in %s", latest, checkpointer.directory)
   else:
-    state = jax.jit(init_fn, out_shardings=state_sharding)(init_rng, example)
+    state = steps.init(jax.random.PRNGKey(config.seed), example)
   frozen = jax.device_put(method.frozen_params(), replicated)
 
-  step_fn = jax.jit(
-      functools.partial(train_step, method=method, optimizer=optimizer,
-                        ema_decay=train_config.ema_decay,
-                        base_rng=jax.random.PRNGKey(config.seed + 1)),
-      in_shardings=(state_sharding, batch_sharding, replicated),
-      out_shardings=(state_sharding, replicated),
-      donate_argnums=(0,))
+  step_fn = steps.train_step
   predict_fn = jax.jit(method.predict)
   val_images = data_lib.load_eval_images(config.data, seed=config.seed)
   writer = writers.MetricWriter(workdir)
