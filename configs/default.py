@@ -51,7 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
   lowlight.scale_max = 0.5
   lowlight.shot_peak = 500.0  # photon count at signal 1 (Poisson shot noise)
   lowlight.read_sigma = 2.0  # Gaussian read noise on the [0, 255] scale
-  data.patch_size = 64  # square training crops (a multiple of 8)
+  data.patch_size = 48  # square training crops (a multiple of 8)
   data.val_crop = 256  # centre crop of validation images during training; 0 = full size
   data.val_count = 0  # validation images used; 0 = all
   data.num_workers = 0  # grain worker processes (0 = in the main process)
@@ -66,10 +66,10 @@ def get_config() -> ml_collections.ConfigDict:
   loss.diffusion = 0.05  # anisotropic-diffusion texture term
 
   config.train = train = ml_collections.ConfigDict()
-  train.batch_size = 8  # global batch, split over the mesh's data axis
-  train.num_steps = 1500  # optimiser steps
+  train.batch_size = 4  # global batch, split over the mesh's data axis
+  train.num_steps = 700  # optimiser steps
   train.learning_rate = 2e-3  # peak learning rate (paper: 2e-4 at paper scale)
-  train.warmup_steps = 100  # linear warm-up before the cosine decay
+  train.warmup_steps = 50  # linear warm-up before the cosine decay
   train.end_learning_rate_factor = 0.01  # cosine decays to this fraction of the peak
   train.weight_decay = 1e-4  # AdamW decoupled weight decay
   train.b1 = 0.9  # AdamW beta1
@@ -77,8 +77,8 @@ def get_config() -> ml_collections.ConfigDict:
   train.grad_clip_norm = 1.0  # global-norm gradient clipping; 0 = off
   train.ema_decay = 0.999  # EMA of params used for evaluation (with a 1/(1+step) warm-up)
   train.log_every = 50  # steps between progress lines and scalar summaries
-  train.eval_every = 500  # steps between validation runs (and at the end)
-  train.checkpoint_every = 500  # steps between checkpoints (and at the end)
+  train.eval_every = 350  # steps between validation runs (and at the end)
+  train.checkpoint_every = 350  # steps between checkpoints (and at the end)
   train.keep_checkpoints = 2  # checkpoints kept on disk
   train.async_checkpointing = True  # write checkpoints in the background
 

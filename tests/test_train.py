@@ -1,6 +1,5 @@
 """The training loop: sharded step equivalence, resume, checkpoints, metrics, NaN stop."""
 
-import functools
 import json
 
 import jax
@@ -10,7 +9,6 @@ import pytest
 
 from configs import smoke
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import methods
 from restorect_jax import sharding as sharding_lib
 from restorect_jax import train
 from restorect_jax import writers
@@ -26,23 +24,11 @@ def _one_step(config, devices, batch):
   """One train step of the smoke teacher on a (data=len(devices), model=1) mesh."""
   config.mesh.data = len(devices)
   mesh = sharding_lib.create_mesh(config.mesh, devices)
-  method = methods.get_method(config.method)(config)
-  optimizer = train.make_optimizer(config.train)
-  init_fn = functools.partial(train.create_train_state, method=method, optimizer=optimizer)
-  rng = jax.random.PRNGKey(0)
-  abstract = jax.eval_shape(init_fn, rng, batch)
-  state_sharding = sharding_lib.state_shardings(mesh, abstract)
-  state = jax.jit(init_fn, out_shardings=state_sharding)(rng, batch)
-  step_fn = jax.jit(
-      functools.partial(train.train_step, method=method, optimizer=optimizer, ema_decay=0.999,
-                        base_rng=jax.random.PRNGKey(1)),
-      in_shardings=(state_sharding, sharding_lib.batch_sharding(mesh),
-                    sharding_lib.replicated(mesh)),
-      out_shardings=(state_sharding, sharding_lib.replicated(mesh)),
-      donate_argnums=(0,))
+  steps = train.build_step_functions(config, mesh, batch)
+  state = steps.init(jax.random.PRNGKey(0), batch)
   global_batch = jax.device_put(batch, sharding_lib.batch_sharding(mesh))
-  new_state, metrics = step_fn(state, global_batch, {})
-  return new_state, metrics, state_sharding
+  new_state, metrics = steps.train_step(state, global_batch, {})
+  return new_state, metrics, steps.state_sharding
 
 
 def test_sharded_step_matches_single_device(tmp_path):
