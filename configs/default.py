@@ -9,83 +9,85 @@ import ml_collections
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict()
-  config.seed = 0  # seeds parameter init, data order, crops and noise
-  config.method = "teacher"  # restorect_jax.methods registry name
-  # Where XLA keeps compiled programs between runs ("" = off).
-  config.compilation_cache_dir = "~/.cache/restorect_jax/jax_cache"
+    config = ml_collections.ConfigDict()
+    config.seed = 0  # seeds parameter init, data order, crops and noise
+    config.method = "teacher"  # restorect_jax.methods registry name
+    # Where XLA keeps compiled programs between runs ("" = off).
+    config.compilation_cache_dir = "~/.cache/restorect_jax/jax_cache"
 
-  config.model = model = ml_collections.ConfigDict()
-  model.name = "restorect_teacher"  # restorect_jax.models registry name
-  model.width = 16  # C: channels at level 1 (paper: 64)
-  model.num_blocks = (1, 1, 1, 1)  # blocks at levels 1, 2, 3 and the latent (paper: 3, 3, 3, 3)
-  model.num_heads = (1, 1, 2, 4)  # attention heads per level (paper: 1, 2, 4, 8)
-  model.num_refinement_blocks = 1  # T-blocks after the decoder (paper: 3)
-  model.ffn_expansion = 2.66  # hidden width of the gated FFN, as a multiple of the input width
-  model.prior_dim = 256  # length of the image and Retinex prior vectors
-  model.retinex_split = 192  # reflectance part of the Retinex prior; the rest is illumination
-  model.prior_features = 16  # width of the prior encoders' residual blocks (paper: 64)
-  model.prior_res_blocks = 2  # residual blocks per prior encoder (paper: 5)
-  model.decomp_features = 16  # width of the Retinex decomposition network (paper: 32)
-  model.head_features = 16  # width of the auxiliary Retinex heads (paper: 64)
+    config.model = model = ml_collections.ConfigDict()
+    model.name = "restorect_teacher"  # restorect_jax.models registry name
+    model.width = 16  # C: channels at level 1 (paper: 64)
+    model.num_blocks = (1, 1, 1, 1)  # blocks at levels 1, 2, 3 and the latent (paper: 3, 3, 3, 3)
+    model.num_heads = (1, 1, 2, 4)  # attention heads per level (paper: 1, 2, 4, 8)
+    model.num_refinement_blocks = 1  # T-blocks after the decoder (paper: 3)
+    model.ffn_expansion = 2.66  # hidden width of the gated FFN, as a multiple of the input width
+    model.prior_dim = 256  # length of the image and Retinex prior vectors
+    model.retinex_split = 192  # reflectance part of the Retinex prior; the rest is illumination
+    model.prior_features = 16  # width of the prior encoders' residual blocks (paper: 64)
+    model.prior_res_blocks = 2  # residual blocks per prior encoder (paper: 5)
+    model.decomp_features = 16  # width of the Retinex decomposition network (paper: 32)
+    model.head_features = 16  # width of the auxiliary Retinex heads (paper: 64)
 
-  config.data = data = ml_collections.ConfigDict()
-  data.source = "embedded"  # "embedded": photos bundled with scikit-image; "folder": under root
-  data.root = ""  # benchmark data root; "" = $RESTORECT_DATA_DIR, else ../shared/data
-  data.tfds_dir = ""  # where TFDS datasets are built; "" = ~/.cache/restorect_jax/tfds
-  data.train_dir = ""  # training folder, relative to root (folder source)
-  data.val_dir = ""  # validation folder, relative to root (folder source)
-  data.paired = False  # True: LQ and GT images in data.lq_subdir / data.gt_subdir
-  data.lq_subdir = "rain"  # degraded images of a paired folder
-  data.gt_subdir = "norain"  # clean images of a paired folder
-  data.train_range = (0, 0)  # (start, stop) over the sorted training files; (0, 0) = all
-  data.val_range = (0, 0)  # (start, stop) over the sorted validation files; (0, 0) = all
-  data.degradation = "awgn"  # synthetic degradation of clean images: awgn | lowlight | none
-  data.noise_sigma = 25.0  # AWGN standard deviation on the [0, 255] scale
-  data.clip = True  # clip degraded images to [0, 1]
-  # Low-light model y = scale * gt^gamma, then Poisson-Gaussian noise (data/degradations.py).
-  data.lowlight = lowlight = ml_collections.ConfigDict()
-  lowlight.gamma_min = 1.5  # darkening exponent, drawn uniformly in [gamma_min, gamma_max]
-  lowlight.gamma_max = 3.0
-  lowlight.scale_min = 0.1  # exposure scale, drawn uniformly in [scale_min, scale_max]
-  lowlight.scale_max = 0.5
-  lowlight.shot_peak = 500.0  # photon count at signal 1 (Poisson shot noise)
-  lowlight.read_sigma = 2.0  # Gaussian read noise on the [0, 255] scale
-  data.patch_size = 48  # square training crops (a multiple of 8)
-  data.val_crop = 256  # centre crop of validation images during training; 0 = full size
-  data.val_count = 0  # validation images used; 0 = all
-  data.num_workers = 0  # grain worker processes (0 = in the main process)
-  data.prefetch = 2  # batches prefetched by grain
+    config.data = data = ml_collections.ConfigDict()
+    data.source = "embedded"  # "embedded": photos bundled with scikit-image; "folder": under root
+    data.root = ""  # benchmark data root; "" = $RESTORECT_DATA_DIR, else ../shared/data
+    data.tfds_dir = ""  # where TFDS datasets are built; "" = ~/.cache/restorect_jax/tfds
+    data.train_dir = ""  # training folder, relative to root (folder source)
+    data.val_dir = ""  # validation folder, relative to root (folder source)
+    data.paired = False  # True: LQ and GT images in data.lq_subdir / data.gt_subdir
+    data.lq_subdir = "rain"  # degraded images of a paired folder
+    data.gt_subdir = "norain"  # clean images of a paired folder
+    data.train_range = (0, 0)  # (start, stop) over the sorted training files; (0, 0) = all
+    data.val_range = (0, 0)  # (start, stop) over the sorted validation files; (0, 0) = all
+    data.degradation = "awgn"  # synthetic degradation of clean images: awgn | lowlight | none
+    data.noise_sigma = 25.0  # AWGN standard deviation on the [0, 255] scale
+    data.clip = True  # clip degraded images to [0, 1]
+    # Low-light model y = scale * gt^gamma, then Poisson-Gaussian noise (data/degradations.py).
+    data.lowlight = lowlight = ml_collections.ConfigDict()
+    lowlight.gamma_min = 1.5  # darkening exponent, drawn uniformly in [gamma_min, gamma_max]
+    lowlight.gamma_max = 3.0
+    lowlight.scale_min = 0.1  # exposure scale, drawn uniformly in [scale_min, scale_max]
+    lowlight.scale_max = 0.5
+    lowlight.shot_peak = 500.0  # photon count at signal 1 (Poisson shot noise)
+    lowlight.read_sigma = 2.0  # Gaussian read noise on the [0, 255] scale
+    data.patch_size = 48  # square training crops (a multiple of 8)
+    data.val_crop = 256  # centre crop of validation images during training; 0 = full size
+    data.val_count = 0  # validation images used; 0 = all
+    data.num_workers = 0  # grain worker processes (0 = in the main process)
+    data.prefetch = 2  # batches prefetched by grain
 
-  config.loss = loss = ml_collections.ConfigDict()
-  loss.l1 = 1.0  # L1(restored, GT)
-  loss.retinex_head = 0.1  # auxiliary Retinex heads against the decomposition
-  loss.hvi = 0.05  # HVI (trigonometric colour polarisation) loss
-  loss.decomposition = 0.1  # Retinex decomposition: reconstruction + consistency + smoothness
-  loss.illumination_smoothness = 0.1  # weight of the smoothness term inside the decomposition loss
-  loss.diffusion = 0.05  # anisotropic-diffusion texture term
+    config.loss = loss = ml_collections.ConfigDict()
+    loss.l1 = 1.0  # L1(restored, GT)
+    loss.retinex_head = 0.1  # auxiliary Retinex heads against the decomposition
+    loss.hvi = 0.05  # HVI (trigonometric colour polarisation) loss
+    loss.decomposition = 0.1  # Retinex decomposition: reconstruction + consistency + smoothness
+    loss.illumination_smoothness = (
+        0.1  # weight of the smoothness term inside the decomposition loss
+    )
+    loss.diffusion = 0.05  # anisotropic-diffusion texture term
 
-  config.train = train = ml_collections.ConfigDict()
-  train.batch_size = 4  # global batch, split over the mesh's data axis
-  train.num_steps = 700  # optimiser steps
-  train.learning_rate = 2e-3  # peak learning rate (paper: 2e-4 at paper scale)
-  train.warmup_steps = 50  # linear warm-up before the cosine decay
-  train.end_learning_rate_factor = 0.01  # cosine decays to this fraction of the peak
-  train.weight_decay = 1e-4  # AdamW decoupled weight decay
-  train.b1 = 0.9  # AdamW beta1
-  train.b2 = 0.999  # AdamW beta2
-  train.grad_clip_norm = 1.0  # global-norm gradient clipping; 0 = off
-  train.ema_decay = 0.999  # EMA of params used for evaluation (with a 1/(1+step) warm-up)
-  train.log_every = 50  # steps between progress lines and scalar summaries
-  train.eval_every = 350  # steps between validation runs (and at the end)
-  train.checkpoint_every = 350  # steps between checkpoints (and at the end)
-  train.keep_checkpoints = 2  # checkpoints kept on disk
-  train.async_checkpointing = True  # write checkpoints in the background
+    config.train = train = ml_collections.ConfigDict()
+    train.batch_size = 4  # global batch, split over the mesh's data axis
+    train.num_steps = 700  # optimiser steps
+    train.learning_rate = 2e-3  # peak learning rate (paper: 2e-4 at paper scale)
+    train.warmup_steps = 50  # linear warm-up before the cosine decay
+    train.end_learning_rate_factor = 0.01  # cosine decays to this fraction of the peak
+    train.weight_decay = 1e-4  # AdamW decoupled weight decay
+    train.b1 = 0.9  # AdamW beta1
+    train.b2 = 0.999  # AdamW beta2
+    train.grad_clip_norm = 1.0  # global-norm gradient clipping; 0 = off
+    train.ema_decay = 0.999  # EMA of params used for evaluation (with a 1/(1+step) warm-up)
+    train.log_every = 50  # steps between progress lines and scalar summaries
+    train.eval_every = 350  # steps between validation runs (and at the end)
+    train.checkpoint_every = 350  # steps between checkpoints (and at the end)
+    train.keep_checkpoints = 2  # checkpoints kept on disk
+    train.async_checkpointing = True  # write checkpoints in the background
 
-  config.mesh = mesh = ml_collections.ConfigDict()
-  mesh.data = -1  # devices on the data-parallel axis; -1 = all devices / model
-  mesh.model = 1  # devices on the model axis (params are replicated over it for now)
+    config.mesh = mesh = ml_collections.ConfigDict()
+    mesh.data = -1  # devices on the data-parallel axis; -1 = all devices / model
+    mesh.model = 1  # devices on the model axis (params are replicated over it for now)
 
-  config.eval = ml_collections.ConfigDict()
-  config.eval.sample_images = 4  # validation images shown in the PNG sample grid
-  return config
+    config.eval = ml_collections.ConfigDict()
+    config.eval.sample_images = 4  # validation images shown in the PNG sample grid
+    return config

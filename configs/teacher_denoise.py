@@ -15,19 +15,19 @@ from configs import default
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = default.get_config()
-  config.model.width = 24
-  config.model.num_blocks = (1, 2, 2, 2)
-  config.model.num_heads = (1, 2, 2, 4)
-  config.model.prior_features = 24
-  config.data.source = "folder"
-  config.data.train_dir = "denoise/train/CBSD432"
-  config.data.val_dir = "denoise/test/CBSD68"
-  config.data.degradation = "awgn"
-  config.data.noise_sigma = 25.0
-  config.data.val_crop = 0  # full 481x321 images
-  config.data.val_count = 0  # all 68
-  config.train.num_steps = 3000
-  config.train.eval_every = 1000
-  config.train.checkpoint_every = 500
-  return config
+    config = default.get_config()
+    config.model.width = 24
+    config.model.num_blocks = (1, 2, 2, 2)
+    config.model.num_heads = (1, 2, 2, 4)
+    config.model.prior_features = 24
+    config.data.source = "folder"
+    config.data.train_dir = "denoise/train/CBSD432"
+    config.data.val_dir = "denoise/test/CBSD68"
+    config.data.degradation = "awgn"
+    config.data.noise_sigma = 25.0
+    config.data.val_crop = 0  # full 481x321 images
+    config.data.val_count = 0  # all 68
+    config.train.num_steps = 3000
+    config.train.eval_every = 1000
+    config.train.checkpoint_every = 500
+    return config

@@ -10,13 +10,13 @@ from configs import teacher_denoise
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = teacher_denoise.get_config()
-  config.data.train_dir = "derain/test/Rain100H"
-  config.data.val_dir = "derain/test/Rain100H"
-  config.data.paired = True
-  config.data.lq_subdir = "rain"
-  config.data.gt_subdir = "norain"
-  config.data.train_range = (0, 80)
-  config.data.val_range = (80, 100)
-  config.data.degradation = "none"
-  return config
+    config = teacher_denoise.get_config()
+    config.data.train_dir = "derain/test/Rain100H"
+    config.data.val_dir = "derain/test/Rain100H"
+    config.data.paired = True
+    config.data.lq_subdir = "rain"
+    config.data.gt_subdir = "norain"
+    config.data.train_range = (0, 80)
+    config.data.val_range = (80, 100)
+    config.data.degradation = "none"
+    return config

@@ -12,6 +12,6 @@ from configs import teacher_denoise
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = teacher_denoise.get_config()
-  config.data.degradation = "lowlight"
-  return config
+    config = teacher_denoise.get_config()
+    config.data.degradation = "lowlight"
+    return config

@@ -8,6 +8,7 @@ undefined) and at black (max == 0, where the saturation is undefined): the undef
 set to 0 and computed from a safe denominator inside `jnp.where`, so the branch not taken never
 produces inf/NaN that would poison the gradient.
 """
+
 import jax
 import jax.numpy as jnp
 

@@ -7,69 +7,121 @@ _SOURCES = ("embedded", "folder")
 
 
 def _require(condition: bool, key: str, value, expectation: str) -> None:
-  if not condition:
-    raise ValueError(f"config.{key}={value!r}: {expectation}")
+    if not condition:
+        raise ValueError(f"config.{key}={value!r}: {expectation}")
 
 
 def _positive_int(config: ml_collections.ConfigDict, key: str) -> None:
-  value = _lookup(config, key)
-  _require(isinstance(value, int) and value > 0, key, value, "must be a positive integer")
+    value = _lookup(config, key)
+    _require(isinstance(value, int) and value > 0, key, value, "must be a positive integer")
 
 
 def _lookup(config: ml_collections.ConfigDict, key: str):
-  node = config
-  for part in key.split("."):
-    if part not in node:
-      raise ValueError(f"config.{key} is missing")
-    node = node[part]
-  return node
+    node = config
+    for part in key.split("."):
+        if part not in node:
+            raise ValueError(f"config.{key} is missing")
+        node = node[part]
+    return node
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first config key whose value cannot work."""
-  for key in ("train.batch_size", "train.num_steps", "train.log_every", "train.eval_every",
-              "train.checkpoint_every", "train.keep_checkpoints", "data.patch_size",
-              "model.width", "model.prior_dim"):
-    _positive_int(config, key)
-  train = config.train
-  _require(train.learning_rate > 0, "train.learning_rate", train.learning_rate, "must be > 0")
-  _require(0 <= train.warmup_steps < train.num_steps, "train.warmup_steps", train.warmup_steps,
-           f"must be in [0, train.num_steps={train.num_steps})")
-  _require(0.0 <= train.ema_decay < 1.0, "train.ema_decay", train.ema_decay, "must be in [0, 1)")
-  _require(train.grad_clip_norm >= 0, "train.grad_clip_norm", train.grad_clip_norm, "must be >= 0")
+    """Raises ValueError naming the first config key whose value cannot work."""
+    for key in (
+        "train.batch_size",
+        "train.num_steps",
+        "train.log_every",
+        "train.eval_every",
+        "train.checkpoint_every",
+        "train.keep_checkpoints",
+        "data.patch_size",
+        "model.width",
+        "model.prior_dim",
+    ):
+        _positive_int(config, key)
+    train = config.train
+    _require(train.learning_rate > 0, "train.learning_rate", train.learning_rate, "must be > 0")
+    _require(
+        0 <= train.warmup_steps < train.num_steps,
+        "train.warmup_steps",
+        train.warmup_steps,
+        f"must be in [0, train.num_steps={train.num_steps})",
+    )
+    _require(0.0 <= train.ema_decay < 1.0, "train.ema_decay", train.ema_decay, "must be in [0, 1)")
+    _require(
+        train.grad_clip_norm >= 0, "train.grad_clip_norm", train.grad_clip_norm, "must be >= 0"
+    )
 
-  data = config.data
-  _require(data.source in _SOURCES, "data.source", data.source, f"must be one of {_SOURCES}")
-  _require(data.degradation in _DEGRADATIONS, "data.degradation", data.degradation,
-           f"must be one of {_DEGRADATIONS}")
-  _require(data.patch_size % 8 == 0, "data.patch_size", data.patch_size,
-           "must be a multiple of 8 (the U-Net's stride)")
-  _require(data.noise_sigma >= 0, "data.noise_sigma", data.noise_sigma, "must be >= 0")
-  if data.source == "folder":
-    _require(bool(data.train_dir), "data.train_dir", data.train_dir,
-             "must name a folder under data.root when data.source='folder'")
-    _require(bool(data.val_dir), "data.val_dir", data.val_dir,
-             "must name a folder under data.root when data.source='folder'")
-  if data.paired:
-    _require(data.degradation == "none", "data.degradation", data.degradation,
-             "must be 'none' for paired data (data.paired=True): the LQ images are given")
-  for key in ("train_range", "val_range"):
-    start, stop = data[key]
-    _require(0 <= start and (stop == 0 or stop > start), f"data.{key}", data[key],
-             "must be (start, stop) with 0 <= start < stop, or (0, 0) for all files")
+    data = config.data
+    _require(data.source in _SOURCES, "data.source", data.source, f"must be one of {_SOURCES}")
+    _require(
+        data.degradation in _DEGRADATIONS,
+        "data.degradation",
+        data.degradation,
+        f"must be one of {_DEGRADATIONS}",
+    )
+    _require(
+        data.patch_size % 8 == 0,
+        "data.patch_size",
+        data.patch_size,
+        "must be a multiple of 8 (the U-Net's stride)",
+    )
+    _require(data.noise_sigma >= 0, "data.noise_sigma", data.noise_sigma, "must be >= 0")
+    if data.source == "folder":
+        _require(
+            bool(data.train_dir),
+            "data.train_dir",
+            data.train_dir,
+            "must name a folder under data.root when data.source='folder'",
+        )
+        _require(
+            bool(data.val_dir),
+            "data.val_dir",
+            data.val_dir,
+            "must name a folder under data.root when data.source='folder'",
+        )
+    if data.paired:
+        _require(
+            data.degradation == "none",
+            "data.degradation",
+            data.degradation,
+            "must be 'none' for paired data (data.paired=True): the LQ images are given",
+        )
+    for key in ("train_range", "val_range"):
+        start, stop = data[key]
+        _require(
+            0 <= start and (stop == 0 or stop > start),
+            f"data.{key}",
+            data[key],
+            "must be (start, stop) with 0 <= start < stop, or (0, 0) for all files",
+        )
 
-  model = config.model
-  _require(model.width % 4 == 0, "model.width", model.width,
-           "must be a multiple of 4 (R-blocks split channels 3:1)")
-  for key in ("num_blocks", "num_heads"):
-    _require(len(model[key]) == 4, f"model.{key}", model[key], "needs 4 entries (levels 1-3, latent)")
-  for level, heads in enumerate(model.num_heads):
-    width = model.width * 2 ** level
-    _require(heads > 0 and width % heads == 0, "model.num_heads", model.num_heads,
-             f"level {level + 1} has {width} channels, not divisible by {heads} heads")
-  _require(0 < model.retinex_split < model.prior_dim, "model.retinex_split", model.retinex_split,
-           f"must be in (0, model.prior_dim={model.prior_dim})")
+    model = config.model
+    _require(
+        model.width % 4 == 0,
+        "model.width",
+        model.width,
+        "must be a multiple of 4 (R-blocks split channels 3:1)",
+    )
+    for key in ("num_blocks", "num_heads"):
+        _require(
+            len(model[key]) == 4, f"model.{key}", model[key], "needs 4 entries (levels 1-3, latent)"
+        )
+    for level, heads in enumerate(model.num_heads):
+        width = model.width * 2**level
+        _require(
+            heads > 0 and width % heads == 0,
+            "model.num_heads",
+            model.num_heads,
+            f"level {level + 1} has {width} channels, not divisible by {heads} heads",
+        )
+    _require(
+        0 < model.retinex_split < model.prior_dim,
+        "model.retinex_split",
+        model.retinex_split,
+        f"must be in (0, model.prior_dim={model.prior_dim})",
+    )
 
-  mesh = config.mesh
-  _require(mesh.data == -1 or mesh.data > 0, "mesh.data", mesh.data, "must be -1 or positive")
-  _require(mesh.model > 0, "mesh.model", mesh.model, "must be positive")
+    mesh = config.mesh
+    _require(mesh.data == -1 or mesh.data > 0, "mesh.data", mesh.data, "must be -1 or positive")
+    _require(mesh.model > 0, "mesh.model", mesh.model, "must be positive")

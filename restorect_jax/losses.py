@@ -6,6 +6,7 @@ the caller, which owns them as parameters. Every loss returns a scalar; the redu
 in each docstring. Loss weights (e.g. 0.05 for HVI, lambda = 0.5 for FLEX) are applied by the
 caller, not here.
 """
+
 from collections.abc import Sequence
 
 import jax
@@ -226,9 +227,7 @@ def resolution_weight(
     return max((base_resolution**2 / (height * width)) ** 0.25, min_weight)
 
 
-def _flex_term(
-    teacher: jax.Array, student: jax.Array, percentile: float, eps: float
-) -> jax.Array:
+def _flex_term(teacher: jax.Array, student: jax.Array, percentile: float, eps: float) -> jax.Array:
     """Masked cross-normalised squared error of one pair laid out as (B, N, C), N = positions.
 
     Returns `sum(M (T~ - S~)^2) / (sum(M) + 1e-8)` over all of (B, N, C), with statistics and

@@ -20,14 +20,15 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if _DISTRIBUTED.value:
-    jax.distributed.initialize()
-  logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
-               jax.devices())
-  train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if _DISTRIBUTED.value:
+        jax.distributed.initialize()
+    logging.info(
+        "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
+    )
+    train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+    app.run(main)

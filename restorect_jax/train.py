@@ -36,307 +36,394 @@ from restorect_jax import writers
 
 @flax.struct.dataclass
 class TrainState:
-  """Everything a checkpoint holds besides the data position."""
+    """Everything a checkpoint holds besides the data position."""
 
-  step: jax.Array  # optimiser steps taken (int32 scalar)
-  params: Any
-  ema_params: Any
-  opt_state: Any
+    step: jax.Array  # optimiser steps taken (int32 scalar)
+    params: Any
+    ema_params: Any
+    opt_state: Any
 
 
 class NonFiniteLossError(FloatingPointError):
-  """Raised when a train step produced a NaN or infinite loss or gradient."""
+    """Raised when a train step produced a NaN or infinite loss or gradient."""
 
 
 def make_optimizer(train_config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """AdamW with linear warm-up then cosine decay to `end_learning_rate_factor * learning_rate`.
+    """AdamW with linear warm-up then cosine decay to `end_learning_rate_factor * learning_rate`.
 
-  Weight decay applies to kernels (arrays of rank >= 2) only, not to biases, norm gains or
-  learnable scalars such as the HVI exponent.
-  """
-  schedule = optax.warmup_cosine_decay_schedule(
-      init_value=0.0,
-      peak_value=train_config.learning_rate,
-      warmup_steps=train_config.warmup_steps,
-      decay_steps=train_config.num_steps,
-      end_value=train_config.learning_rate * train_config.end_learning_rate_factor)
-  adamw = optax.adamw(
-      schedule, b1=train_config.b1, b2=train_config.b2, weight_decay=train_config.weight_decay,
-      mask=lambda params: jax.tree.map(lambda leaf: leaf.ndim >= 2, params))
-  if train_config.grad_clip_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(train_config.grad_clip_norm), adamw)
-  return adamw
+    Weight decay applies to kernels (arrays of rank >= 2) only, not to biases, norm gains or
+    learnable scalars such as the HVI exponent.
+    """
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=train_config.learning_rate,
+        warmup_steps=train_config.warmup_steps,
+        decay_steps=train_config.num_steps,
+        end_value=train_config.learning_rate * train_config.end_learning_rate_factor,
+    )
+    adamw = optax.adamw(
+        schedule,
+        b1=train_config.b1,
+        b2=train_config.b2,
+        weight_decay=train_config.weight_decay,
+        mask=lambda params: jax.tree.map(lambda leaf: leaf.ndim >= 2, params),
+    )
+    if train_config.grad_clip_norm > 0:
+        return optax.chain(optax.clip_by_global_norm(train_config.grad_clip_norm), adamw)
+    return adamw
 
 
 def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
-  """EMA decay with warm-up, `min(decay, (1 + step) / (10 + step))`, so early EMAs are usable."""
-  step = step.astype(jnp.float32)
-  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+    """EMA decay with warm-up, `min(decay, (1 + step) / (10 + step))`, so early EMAs are usable."""
+    step = step.astype(jnp.float32)
+    return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
 
 
-def create_train_state(rng: jax.Array, batch: dict[str, jax.Array], *, method: methods.Method,
-                       optimizer: optax.GradientTransformation) -> TrainState:
-  """Initial state: fresh params, EMA equal to them, zero optimiser moments, step 0."""
-  params = method.init_params(rng, batch)
-  return TrainState(
-      step=jnp.zeros((), jnp.int32), params=params, ema_params=params,
-      opt_state=optimizer.init(params))
+def create_train_state(
+    rng: jax.Array,
+    batch: dict[str, jax.Array],
+    *,
+    method: methods.Method,
+    optimizer: optax.GradientTransformation,
+) -> TrainState:
+    """Initial state: fresh params, EMA equal to them, zero optimiser moments, step 0."""
+    params = method.init_params(rng, batch)
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        ema_params=params,
+        opt_state=optimizer.init(params),
+    )
 
 
 def _all_finite(tree: Any) -> jax.Array:
-  leaves = jax.tree.leaves(tree)
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array], frozen: Any, *,
-               method: methods.Method, optimizer: optax.GradientTransformation,
-               ema_decay: float, base_rng: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One optimiser step on `batch`; the update is skipped when loss or gradients are not finite.
+def train_step(
+    state: TrainState,
+    batch: dict[str, jax.Array],
+    frozen: Any,
+    *,
+    method: methods.Method,
+    optimizer: optax.GradientTransformation,
+    ema_decay: float,
+    base_rng: jax.Array,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One optimiser step on `batch`; the update is skipped when loss or gradients are not finite.
 
-  The step's randomness is `fold_in(base_rng, step)`, so it does not depend on how the run was
-  split into resumed pieces.
-  """
-  rng = jax.random.fold_in(base_rng, state.step)
-  grad_fn = jax.value_and_grad(method.loss, has_aux=True)
-  (loss, components), grads = grad_fn(state.params, frozen, batch, rng)
-  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-  params = optax.apply_updates(state.params, updates)
-  ema_params = optax.incremental_update(
-      params, state.ema_params, step_size=1.0 - ema_decay_at(state.step, ema_decay))
-  finite = jnp.isfinite(loss) & _all_finite(grads)
-  candidate = TrainState(step=state.step + 1, params=params, ema_params=ema_params,
-                         opt_state=opt_state)
-  new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), candidate, state)
-  metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "finite": finite,
-             **{f"loss/{name}": value for name, value in components.items()}}
-  return new_state, metrics
+    The step's randomness is `fold_in(base_rng, step)`, so it does not depend on how the run was
+    split into resumed pieces.
+    """
+    rng = jax.random.fold_in(base_rng, state.step)
+    grad_fn = jax.value_and_grad(method.loss, has_aux=True)
+    (loss, components), grads = grad_fn(state.params, frozen, batch, rng)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema_params = optax.incremental_update(
+        params, state.ema_params, step_size=1.0 - ema_decay_at(state.step, ema_decay)
+    )
+    finite = jnp.isfinite(loss) & _all_finite(grads)
+    candidate = TrainState(
+        step=state.step + 1, params=params, ema_params=ema_params, opt_state=opt_state
+    )
+    new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), candidate, state)
+    metrics = {
+        "loss": loss,
+        "grad_norm": optax.tree.norm(grads),
+        "finite": finite,
+        **{f"loss/{name}": value for name, value in components.items()},
+    }
+    return new_state, metrics
 
 
 @dataclasses.dataclass(frozen=True)
 class StepFunctions:
-  """The jitted functions of one run and the shardings they were compiled for."""
+    """The jitted functions of one run and the shardings they were compiled for."""
 
-  method: methods.Method
-  init: Callable  # (rng, example_batch) -> TrainState, sharded
-  train_step: Callable  # (state, batch, frozen) -> (state, metrics); donates the state
-  abstract_state: Any  # ShapeDtypeStructs of the TrainState
-  state_sharding: Any  # NamedSharding per TrainState leaf
+    method: methods.Method
+    init: Callable  # (rng, example_batch) -> TrainState, sharded
+    train_step: Callable  # (state, batch, frozen) -> (state, metrics); donates the state
+    abstract_state: Any  # ShapeDtypeStructs of the TrainState
+    state_sharding: Any  # NamedSharding per TrainState leaf
 
 
-def build_step_functions(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
-                         example_batch: dict[str, jax.Array]) -> StepFunctions:
-  """Builds the method and the init / train-step functions jitted with explicit shardings.
+def build_step_functions(
+    config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh, example_batch: dict[str, jax.Array]
+) -> StepFunctions:
+    """Builds the method and the init / train-step functions jitted with explicit shardings.
 
-  `example_batch` only fixes the parameter shapes (any small image size will do).
+    `example_batch` only fixes the parameter shapes (any small image size will do).
 
-  The state is replicated, the batch split along the mesh's data axis, frozen inputs
-  replicated; the train step donates the incoming state.
-  """
-  method = methods.get_method(config.method)(config)
-  optimizer = make_optimizer(config.train)
-  init_fn = functools.partial(create_train_state, method=method, optimizer=optimizer)
-  abstract_state = jax.eval_shape(init_fn, jax.random.PRNGKey(0), example_batch)
-  state_sharding = sharding_lib.state_shardings(mesh, abstract_state)
-  replicated = sharding_lib.replicated(mesh)
-  step_fn = jax.jit(
-      functools.partial(train_step, method=method, optimizer=optimizer,
-                        ema_decay=config.train.ema_decay,
-                        base_rng=jax.random.PRNGKey(config.seed + 1)),
-      in_shardings=(state_sharding, sharding_lib.batch_sharding(mesh), replicated),
-      out_shardings=(state_sharding, replicated),
-      donate_argnums=(0,))
-  # Init runs once: compiling it without backend optimisation saves most of its compile time.
-  init = jax.jit(init_fn, out_shardings=state_sharding,
-                 compiler_options={"xla_backend_optimization_level": 0,
-                                   "xla_llvm_disable_expensive_passes": True})
-  return StepFunctions(
-      method=method, init=init, train_step=step_fn,
-      abstract_state=abstract_state, state_sharding=state_sharding)
+    The state is replicated, the batch split along the mesh's data axis, frozen inputs
+    replicated; the train step donates the incoming state.
+    """
+    method = methods.get_method(config.method)(config)
+    optimizer = make_optimizer(config.train)
+    init_fn = functools.partial(create_train_state, method=method, optimizer=optimizer)
+    abstract_state = jax.eval_shape(init_fn, jax.random.PRNGKey(0), example_batch)
+    state_sharding = sharding_lib.state_shardings(mesh, abstract_state)
+    replicated = sharding_lib.replicated(mesh)
+    step_fn = jax.jit(
+        functools.partial(
+            train_step,
+            method=method,
+            optimizer=optimizer,
+            ema_decay=config.train.ema_decay,
+            base_rng=jax.random.PRNGKey(config.seed + 1),
+        ),
+        in_shardings=(state_sharding, sharding_lib.batch_sharding(mesh), replicated),
+        out_shardings=(state_sharding, replicated),
+        donate_argnums=(0,),
+    )
+    # Init runs once: compiling it without backend optimisation saves most of its compile time.
+    init = jax.jit(
+        init_fn,
+        out_shardings=state_sharding,
+        compiler_options={
+            "xla_backend_optimization_level": 0,
+            "xla_llvm_disable_expensive_passes": True,
+        },
+    )
+    return StepFunctions(
+        method=method,
+        init=init,
+        train_step=step_fn,
+        abstract_state=abstract_state,
+        state_sharding=state_sharding,
+    )
 
 
 class _StopSignal:
-  """Turns SIGTERM (a pre-empted or killed job) into a flag the loop checks between steps."""
+    """Turns SIGTERM (a pre-empted or killed job) into a flag the loop checks between steps."""
 
-  def __init__(self):
-    self.requested = False
-    try:
-      signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # not the main thread: nobody can deliver the signal to us anyway
-      pass
+    def __init__(self):
+        self.requested = False
+        try:
+            signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: nobody can deliver the signal to us anyway
+            pass
 
-  def _handle(self, signum, frame):
-    del signum, frame
-    self.requested = True
+    def _handle(self, signum, frame):
+        del signum, frame
+        self.requested = True
 
 
 def _setup_compilation_cache(config: ml_collections.ConfigDict) -> None:
-  if config.compilation_cache_dir and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-    path = os.path.expanduser(config.compilation_cache_dir)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    if config.compilation_cache_dir and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        path = os.path.expanduser(config.compilation_cache_dir)
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def _format_duration(seconds: float) -> str:
-  seconds = int(max(seconds, 0))
-  return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
-def evaluate(predict_fn, params: Any, frozen: Any, images: list[dict],
-             ) -> tuple[dict[str, float], list[np.ndarray]]:
-  """Mean PSNR/SSIM of the restored validation images and of their degraded inputs.
+def evaluate(
+    predict_fn,
+    params: Any,
+    frozen: Any,
+    images: list[dict],
+) -> tuple[dict[str, float], list[np.ndarray]]:
+    """Mean PSNR/SSIM of the restored validation images and of their degraded inputs.
 
-  Images are restored one at a time at their own size (the model pads to its stride), so
-  validation sets with mixed sizes work; each distinct size compiles once.
-  """
-  scores = {"psnr": [], "ssim": [], "psnr_input": [], "ssim_input": []}
-  restored_images = []
-  for image in images:
-    lq = jnp.asarray(image["lq"])[None]
-    gt = jnp.asarray(image["gt"])[None]
-    restored = metrics_lib.quantize(predict_fn(params, frozen, {"lq": lq, "gt": gt}))
-    lq_8bit = metrics_lib.quantize(lq)
-    scores["psnr"].append(float(metrics_lib.psnr(restored, gt)[0]))
-    scores["ssim"].append(float(metrics_lib.ssim(restored, gt)[0]))
-    scores["psnr_input"].append(float(metrics_lib.psnr(lq_8bit, gt)[0]))
-    scores["ssim_input"].append(float(metrics_lib.ssim(lq_8bit, gt)[0]))
-    restored_images.append(np.asarray(restored[0]))
-  return {key: float(np.mean(values)) for key, values in scores.items()}, restored_images
+    Images are restored one at a time at their own size (the model pads to its stride), so
+    validation sets with mixed sizes work; each distinct size compiles once.
+    """
+    scores = {"psnr": [], "ssim": [], "psnr_input": [], "ssim_input": []}
+    restored_images = []
+    for image in images:
+        lq = jnp.asarray(image["lq"])[None]
+        gt = jnp.asarray(image["gt"])[None]
+        restored = metrics_lib.quantize(predict_fn(params, frozen, {"lq": lq, "gt": gt}))
+        lq_8bit = metrics_lib.quantize(lq)
+        scores["psnr"].append(float(metrics_lib.psnr(restored, gt)[0]))
+        scores["ssim"].append(float(metrics_lib.ssim(restored, gt)[0]))
+        scores["psnr_input"].append(float(metrics_lib.psnr(lq_8bit, gt)[0]))
+        scores["ssim_input"].append(float(metrics_lib.ssim(lq_8bit, gt)[0]))
+        restored_images.append(np.asarray(restored[0]))
+    return {key: float(np.mean(values)) for key, values in scores.items()}, restored_images
 
 
 def _check_finite(pending: list[tuple[int, dict]], checkpointer: checkpoint_lib.Checkpointer):
-  """Raises NonFiniteLossError naming the first bad step among `pending` (step, metrics)."""
-  for step, metrics in pending:
-    if not bool(jax.device_get(metrics["finite"])):
-      raise NonFiniteLossError(
-          f"Non-finite loss or gradient at step {step + 1} "
-          f"(loss={float(jax.device_get(metrics['loss']))}); training stopped without applying "
-          f"that update. Newest good checkpoint: step {checkpointer.latest_step()} in "
-          f"{checkpointer.directory}. Lower config.train.learning_rate or check the data.")
+    """Raises NonFiniteLossError naming the first bad step among `pending` (step, metrics)."""
+    for step, metrics in pending:
+        if not bool(jax.device_get(metrics["finite"])):
+            raise NonFiniteLossError(
+                f"Non-finite loss or gradient at step {step + 1} "
+                f"(loss={float(jax.device_get(metrics['loss']))}); training stopped without applying "
+                f"that update. Newest good checkpoint: step {checkpointer.latest_step()} in "
+                f"{checkpointer.directory}. Lower config.train.learning_rate or check the data."
+            )
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-                       *, stop_at: int | None = None) -> dict[str, float]:
-  """Trains `config.method` for `config.train.num_steps` steps in `workdir`, resuming if possible.
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, stop_at: int | None = None
+) -> dict[str, float]:
+    """Trains `config.method` for `config.train.num_steps` steps in `workdir`, resuming if possible.
 
-  Args:
-    config: an experiment config (see configs/default.py); validated first.
-    workdir: checkpoints, metrics.jsonl, TensorBoard events and sample PNGs go here.
-    stop_at: stop (with a checkpoint) after this many steps, as a pre-empted job would; the
-      learning-rate schedule still follows `num_steps`, so re-running resumes the same run.
+    Args:
+      config: an experiment config (see configs/default.py); validated first.
+      workdir: checkpoints, metrics.jsonl, TensorBoard events and sample PNGs go here.
+      stop_at: stop (with a checkpoint) after this many steps, as a pre-empted job would; the
+        learning-rate schedule still follows `num_steps`, so re-running resumes the same run.
 
-  Returns:
-    The last validation scores (`psnr`, `ssim`, `psnr_input`, `ssim_input`) and `step`.
-  """
-  config_lib.validate(config)
-  _setup_compilation_cache(config)
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  if jax.process_index() == 0:
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
-  train_config = config.train
-  end_step = train_config.num_steps if stop_at is None else min(stop_at, train_config.num_steps)
+    Returns:
+      The last validation scores (`psnr`, `ssim`, `psnr_input`, `ssim_input`) and `step`.
+    """
+    config_lib.validate(config)
+    _setup_compilation_cache(config)
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if jax.process_index() == 0:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+    train_config = config.train
+    end_step = train_config.num_steps if stop_at is None else min(stop_at, train_config.num_steps)
 
-  mesh = sharding_lib.create_mesh(config.mesh)
-  data_parallel = mesh.shape[sharding_lib.DATA_AXIS]
-  if train_config.batch_size % data_parallel:
-    raise ValueError(f"config.train.batch_size={train_config.batch_size} must be a multiple of "
-                     f"the mesh's data axis ({data_parallel} devices).")
-  batch_sharding = sharding_lib.batch_sharding(mesh)
-  replicated = sharding_lib.replicated(mesh)
+    mesh = sharding_lib.create_mesh(config.mesh)
+    data_parallel = mesh.shape[sharding_lib.DATA_AXIS]
+    if train_config.batch_size % data_parallel:
+        raise ValueError(
+            f"config.train.batch_size={train_config.batch_size} must be a multiple of "
+            f"the mesh's data axis ({data_parallel} devices)."
+        )
+    batch_sharding = sharding_lib.batch_sharding(mesh)
+    replicated = sharding_lib.replicated(mesh)
 
-  local_batch_size = train_config.batch_size // jax.process_count()
-  train_iter = data_lib.make_train_iterator(
-      config.data, batch_size=local_batch_size, seed=config.seed,
-      shard_index=jax.process_index(), shard_count=jax.process_count())
-  # Parameter shapes do not depend on the image size: a tiny example keeps init cheap.
-  example = {key: jnp.zeros((1, 16, 16, 3), jnp.float32) for key in ("lq", "gt")}
+    local_batch_size = train_config.batch_size // jax.process_count()
+    train_iter = data_lib.make_train_iterator(
+        config.data,
+        batch_size=local_batch_size,
+        seed=config.seed,
+        shard_index=jax.process_index(),
+        shard_count=jax.process_count(),
+    )
+    # Parameter shapes do not depend on the image size: a tiny example keeps init cheap.
+    example = {key: jnp.zeros((1, 16, 16, 3), jnp.float32) for key in ("lq", "gt")}
 
-  steps = build_step_functions(config, mesh, example)
-  method, state_sharding = steps.method, steps.state_sharding
-  checkpointer = checkpoint_lib.Checkpointer(
-      workdir / "checkpoints", keep=train_config.keep_checkpoints,
-      async_save=train_config.async_checkpointing)
-  latest = checkpointer.latest_step()
-  if latest is not None:
-    state, data_state = checkpointer.restore(
-        latest, checkpoint_lib.abstract_with_shardings(steps.abstract_state, state_sharding))
-    train_iter.set_state(data_state)
-    logging.info("Resumed from step %d in %s", latest, checkpointer.directory)
-  else:
-    state = steps.init(jax.random.PRNGKey(config.seed), example)
-  frozen = jax.device_put(method.frozen_params(), replicated)
+    steps = build_step_functions(config, mesh, example)
+    method, state_sharding = steps.method, steps.state_sharding
+    checkpointer = checkpoint_lib.Checkpointer(
+        workdir / "checkpoints",
+        keep=train_config.keep_checkpoints,
+        async_save=train_config.async_checkpointing,
+    )
+    latest = checkpointer.latest_step()
+    if latest is not None:
+        state, data_state = checkpointer.restore(
+            latest, checkpoint_lib.abstract_with_shardings(steps.abstract_state, state_sharding)
+        )
+        train_iter.set_state(data_state)
+        logging.info("Resumed from step %d in %s", latest, checkpointer.directory)
+    else:
+        state = steps.init(jax.random.PRNGKey(config.seed), example)
+    frozen = jax.device_put(method.frozen_params(), replicated)
 
-  step_fn = steps.train_step
-  predict_fn = jax.jit(method.predict)
-  val_images = data_lib.load_eval_images(config.data, seed=config.seed)
-  writer = writers.MetricWriter(workdir)
-  stop_signal = _StopSignal()
+    step_fn = steps.train_step
+    predict_fn = jax.jit(method.predict)
+    val_images = data_lib.load_eval_images(config.data, seed=config.seed)
+    writer = writers.MetricWriter(workdir)
+    stop_signal = _StopSignal()
 
-  step = int(jax.device_get(state.step))
-  if step == 0:
-    param_count = sum(x.size for x in jax.tree.leaves(state.params))
-    logging.info("Training %s (%s, %d params) for %d steps on a %s mesh", config.method,
-                 config.model.name, param_count, train_config.num_steps, dict(mesh.shape))
-  last_scores: dict[str, float] = {}
-  pending: list[tuple[int, dict]] = []
-  interval_start, interval_first_step = time.perf_counter(), step
+    step = int(jax.device_get(state.step))
+    if step == 0:
+        param_count = sum(x.size for x in jax.tree.leaves(state.params))
+        logging.info(
+            "Training %s (%s, %d params) for %d steps on a %s mesh",
+            config.method,
+            config.model.name,
+            param_count,
+            train_config.num_steps,
+            dict(mesh.shape),
+        )
+    last_scores: dict[str, float] = {}
+    pending: list[tuple[int, dict]] = []
+    interval_start, interval_first_step = time.perf_counter(), step
 
-  last_saved = [latest]
+    last_saved = [latest]
 
-  def save_checkpoint() -> None:
-    """Checkpoints the current state (once per step), after checking the pending losses."""
-    _check_finite(pending, checkpointer)
-    at_step = int(jax.device_get(state.step))
-    if at_step != last_saved[0]:
-      checkpointer.save(at_step, state, train_iter.get_state())
-      last_saved[0] = at_step
-
-  try:
-    while step < end_step:
-      batch = sharding_lib.global_batch(next(train_iter), batch_sharding)
-      state, step_metrics = step_fn(state, batch, frozen)
-      pending.append((step, step_metrics))
-      step += 1
-
-      if step % train_config.log_every == 0 or step == end_step:
+    def save_checkpoint() -> None:
+        """Checkpoints the current state (once per step), after checking the pending losses."""
         _check_finite(pending, checkpointer)
-        means = {key: float(np.mean([jax.device_get(m[key]) for _, m in pending]))
-                 for key in pending[-1][1] if key != "finite"}
-        pending.clear()
-        elapsed = time.perf_counter() - interval_start
-        steps_per_sec = (step - interval_first_step) / max(elapsed, 1e-9)
-        means["steps_per_sec"] = steps_per_sec
-        writer.write_scalars(step, {f"train/{key}": value for key, value in means.items()})
-        logging.info("step %d/%d | loss %.5f | %.2f steps/s | ETA %s", step,
-                     train_config.num_steps, means["loss"], steps_per_sec,
-                     _format_duration((train_config.num_steps - step) / max(steps_per_sec, 1e-9)))
-        interval_start, interval_first_step = time.perf_counter(), step
+        at_step = int(jax.device_get(state.step))
+        if at_step != last_saved[0]:
+            checkpointer.save(at_step, state, train_iter.get_state())
+            last_saved[0] = at_step
 
-      if step % train_config.eval_every == 0 or step == train_config.num_steps:
-        last_scores, restored = evaluate(predict_fn, state.ema_params, frozen, val_images)
-        writer.write_scalars(step, {f"val/{key}": value for key, value in last_scores.items()})
-        logging.info("step %d | validation (EMA params, %d images): PSNR %.2f dB (input %.2f), "
-                     "SSIM %.4f (input %.4f)", step, len(val_images), last_scores["psnr"],
-                     last_scores["psnr_input"], last_scores["ssim"], last_scores["ssim_input"])
-        rows = [[image["lq"], out, image["gt"]]
-                for image, out in zip(val_images, restored)][:config.eval.sample_images]
-        writers.save_png(workdir / "samples" / f"step_{step:07d}.png", writers.image_grid(rows))
+    try:
+        while step < end_step:
+            batch = sharding_lib.global_batch(next(train_iter), batch_sharding)
+            state, step_metrics = step_fn(state, batch, frozen)
+            pending.append((step, step_metrics))
+            step += 1
 
-      if (step % train_config.checkpoint_every == 0 or step == end_step
-          or stop_signal.requested):
+            if step % train_config.log_every == 0 or step == end_step:
+                _check_finite(pending, checkpointer)
+                means = {
+                    key: float(np.mean([jax.device_get(m[key]) for _, m in pending]))
+                    for key in pending[-1][1]
+                    if key != "finite"
+                }
+                pending.clear()
+                elapsed = time.perf_counter() - interval_start
+                steps_per_sec = (step - interval_first_step) / max(elapsed, 1e-9)
+                means["steps_per_sec"] = steps_per_sec
+                writer.write_scalars(step, {f"train/{key}": value for key, value in means.items()})
+                logging.info(
+                    "step %d/%d | loss %.5f | %.2f steps/s | ETA %s",
+                    step,
+                    train_config.num_steps,
+                    means["loss"],
+                    steps_per_sec,
+                    _format_duration((train_config.num_steps - step) / max(steps_per_sec, 1e-9)),
+                )
+                interval_start, interval_first_step = time.perf_counter(), step
+
+            if step % train_config.eval_every == 0 or step == train_config.num_steps:
+                last_scores, restored = evaluate(predict_fn, state.ema_params, frozen, val_images)
+                writer.write_scalars(
+                    step, {f"val/{key}": value for key, value in last_scores.items()}
+                )
+                logging.info(
+                    "step %d | validation (EMA params, %d images): PSNR %.2f dB (input %.2f), "
+                    "SSIM %.4f (input %.4f)",
+                    step,
+                    len(val_images),
+                    last_scores["psnr"],
+                    last_scores["psnr_input"],
+                    last_scores["ssim"],
+                    last_scores["ssim_input"],
+                )
+                rows = [
+                    [image["lq"], out, image["gt"]] for image, out in zip(val_images, restored)
+                ][: config.eval.sample_images]
+                writers.save_png(
+                    workdir / "samples" / f"step_{step:07d}.png", writers.image_grid(rows)
+                )
+
+            if (
+                step % train_config.checkpoint_every == 0
+                or step == end_step
+                or stop_signal.requested
+            ):
+                save_checkpoint()
+            if stop_signal.requested:
+                logging.warning(
+                    "SIGTERM received: stopped at step %d after saving a checkpoint.", step
+                )
+                break
+    except KeyboardInterrupt:
+        logging.warning("Interrupted at step %d: saving a checkpoint before exiting.", step)
         save_checkpoint()
-      if stop_signal.requested:
-        logging.warning("SIGTERM received: stopped at step %d after saving a checkpoint.", step)
-        break
-  except KeyboardInterrupt:
-    logging.warning("Interrupted at step %d: saving a checkpoint before exiting.", step)
-    save_checkpoint()
-    raise
-  finally:
-    checkpointer.close()
-    writer.close()
+        raise
+    finally:
+        checkpointer.close()
+        writer.close()
 
-  result = {"step": step, **last_scores}
-  if jax.process_index() == 0 and last_scores:
-    (workdir / "final_metrics.json").write_text(json.dumps(result, indent=2))
-  return result
+    result = {"step": step, **last_scores}
+    if jax.process_index() == 0 and last_scores:
+        (workdir / "final_metrics.json").write_text(json.dumps(result, indent=2))
+    return result

@@ -14,72 +14,74 @@ import numpy as np
 from PIL import Image
 
 try:
-  from tensorboardX import SummaryWriter
+    from tensorboardX import SummaryWriter
 except ImportError:  # scalars still go to metrics.jsonl and the log
-  SummaryWriter = None
+    SummaryWriter = None
 
 
 class MetricWriter:
-  """Writes scalars to `<workdir>/metrics.jsonl`, TensorBoard events and the log."""
+    """Writes scalars to `<workdir>/metrics.jsonl`, TensorBoard events and the log."""
 
-  def __init__(self, workdir: str | pathlib.Path):
-    self._active = jax.process_index() == 0
-    self._dir = pathlib.Path(workdir)
-    self._tensorboard = None
-    if self._active:
-      self._dir.mkdir(parents=True, exist_ok=True)
-      if SummaryWriter is not None:
-        self._tensorboard = SummaryWriter(str(self._dir / "tensorboard"))
+    def __init__(self, workdir: str | pathlib.Path):
+        self._active = jax.process_index() == 0
+        self._dir = pathlib.Path(workdir)
+        self._tensorboard = None
+        if self._active:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            if SummaryWriter is not None:
+                self._tensorboard = SummaryWriter(str(self._dir / "tensorboard"))
 
-  def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
-    if not self._active:
-      return
-    values = {key: float(value) for key, value in scalars.items()}
-    with open(self._dir / "metrics.jsonl", "a") as f:
-      f.write(json.dumps({"step": step, **values}) + "\n")
-    if self._tensorboard is not None:
-      for key, value in values.items():
-        self._tensorboard.add_scalar(key, value, step)
-      self._tensorboard.flush()
+    def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+        if not self._active:
+            return
+        values = {key: float(value) for key, value in scalars.items()}
+        with open(self._dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        if self._tensorboard is not None:
+            for key, value in values.items():
+                self._tensorboard.add_scalar(key, value, step)
+            self._tensorboard.flush()
 
-  def close(self) -> None:
-    if self._tensorboard is not None:
-      self._tensorboard.close()
+    def close(self) -> None:
+        if self._tensorboard is not None:
+            self._tensorboard.close()
 
 
 def read_metrics(workdir: str | pathlib.Path) -> list[dict]:
-  """Reads back every row written by `MetricWriter.write_scalars`."""
-  path = pathlib.Path(workdir) / "metrics.jsonl"
-  if not path.exists():
-    return []
-  return [json.loads(line) for line in path.read_text().splitlines() if line]
+    """Reads back every row written by `MetricWriter.write_scalars`."""
+    path = pathlib.Path(workdir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
 def image_grid(rows: list[list[np.ndarray]], pad: int = 4) -> np.ndarray:
-  """Tiles rows of (H, W, 3) images in [0, 1] into one uint8 image, each row scaled to one height."""
-  height = max(image.shape[0] for row in rows for image in row)
-  tiles = []
-  for row in rows:
-    cells = []
-    for image in row:
-      image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
-      pil = Image.fromarray((image * 255.0 + 0.5).astype(np.uint8))
-      width = max(1, round(pil.width * height / pil.height))
-      cells.append(np.asarray(pil.resize((width, height), Image.BICUBIC)))
-      cells.append(np.full((height, pad, 3), 255, np.uint8))
-    tiles.append(np.concatenate(cells[:-1], axis=1))
-  width = max(tile.shape[1] for tile in tiles)
-  canvas = []
-  for tile in tiles:
-    canvas.append(np.pad(tile, ((0, pad), (0, width - tile.shape[1]), (0, 0)), constant_values=255))
-  return np.concatenate(canvas, axis=0)[:-pad]
+    """Tiles rows of (H, W, 3) images in [0, 1] into one uint8 image, each row scaled to one height."""
+    height = max(image.shape[0] for row in rows for image in row)
+    tiles = []
+    for row in rows:
+        cells = []
+        for image in row:
+            image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
+            pil = Image.fromarray((image * 255.0 + 0.5).astype(np.uint8))
+            width = max(1, round(pil.width * height / pil.height))
+            cells.append(np.asarray(pil.resize((width, height), Image.BICUBIC)))
+            cells.append(np.full((height, pad, 3), 255, np.uint8))
+        tiles.append(np.concatenate(cells[:-1], axis=1))
+    width = max(tile.shape[1] for tile in tiles)
+    canvas = []
+    for tile in tiles:
+        canvas.append(
+            np.pad(tile, ((0, pad), (0, width - tile.shape[1]), (0, 0)), constant_values=255)
+        )
+    return np.concatenate(canvas, axis=0)[:-pad]
 
 
 def save_png(path: str | pathlib.Path, image: np.ndarray) -> None:
-  """Writes a uint8 (H, W, 3) image as PNG (process 0 only)."""
-  if jax.process_index() != 0:
-    return
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  Image.fromarray(image).save(path)
-  logging.info("Wrote %s", path)
+    """Writes a uint8 (H, W, 3) image as PNG (process 0 only)."""
+    if jax.process_index() != 0:
+        return
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+    logging.info("Wrote %s", path)

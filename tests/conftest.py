@@ -2,6 +2,7 @@
 
 These must be set before JAX is imported anywhere, which is why they live here.
 """
+
 import os
 
 # Fast XLA compiles: the test programs are tiny, so backend optimisation costs more than it saves
@@ -9,7 +10,8 @@ import os
 os.environ.setdefault(
     "XLA_FLAGS",
     "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0 "
-    "--xla_llvm_disable_expensive_passes=true")
+    "--xla_llvm_disable_expensive_passes=true",
+)
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
 os.environ.setdefault(

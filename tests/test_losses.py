@@ -1,4 +1,5 @@
 """Unit tests of restorect_jax.colour and restorect_jax.losses at hand-computed points."""
+
 import colorsys
 import math
 
@@ -47,9 +48,7 @@ def test_hvi_hand_values():
     # Red: hue 0, S = 1, C = sin(pi/2)^2 = 1. Green: hue 1/3. Third: hue (0 - 0.25)/0.5 + 4 = 3.5
     # sixths = 7/12, S = 1, C = sin(pi/4)^2 = 0.5.
     np.testing.assert_allclose(_np(i_max), [1.0, 1.0, 0.5], atol=1e-6)
-    np.testing.assert_allclose(
-        _np(h_hat), [1.0, -0.5, 0.5 * math.cos(7 * math.pi / 6)], atol=1e-5
-    )
+    np.testing.assert_allclose(_np(h_hat), [1.0, -0.5, 0.5 * math.cos(7 * math.pi / 6)], atol=1e-5)
     np.testing.assert_allclose(
         _np(v_hat), [0.0, math.sqrt(3) / 2, 0.5 * math.sin(7 * math.pi / 6)], atol=1e-5
     )
@@ -113,7 +112,7 @@ def _scipy_diffusion(img: np.ndarray, scale: float) -> np.ndarray:
             x = img[b, :, :, c]
             gx = ndimage.sobel(x, axis=1, mode="nearest")
             gy = ndimage.sobel(x, axis=0, mode="nearest")
-            cond = np.exp(-(np.sqrt(gx**2 + gy**2 + 1e-8) / scale) ** 2)
+            cond = np.exp(-((np.sqrt(gx**2 + gy**2 + 1e-8) / scale) ** 2))
             out[b, :, :, c] = ndimage.uniform_filter(cond * gx + cond * gy, size=3, mode="nearest")
     return out
 

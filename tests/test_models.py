@@ -1,5 +1,6 @@
 """Tests of restorect_jax.models: layers against nn.Conv and numpy references, model shapes at odd
 sizes, gradient flow, and the registry. Tiny widths keep the whole file fast on CPU."""
+
 from __future__ import annotations
 
 import flax.linen as nn
@@ -8,15 +9,35 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from restorect_jax.models import (DecompositionNet, PriorEncoder, RestoRectTeacher,
-                                  RetinexPriorEncoder, RGFormer, get_model, register_model)
+from restorect_jax.models import (
+    DecompositionNet,
+    PriorEncoder,
+    RestoRectTeacher,
+    RetinexPriorEncoder,
+    RGFormer,
+    get_model,
+    register_model,
+)
 from restorect_jax.models.blocks import RBlock
-from restorect_jax.models.layers import (SCLN, Conv3x3, DepthwiseConv3x3, GatedDepthwiseFFN,
-                                         Pointwise, PriorModulation, TransposedAttention,
-                                         pixel_shuffle, pixel_unshuffle)
+from restorect_jax.models.layers import (
+    SCLN,
+    Conv3x3,
+    DepthwiseConv3x3,
+    GatedDepthwiseFFN,
+    Pointwise,
+    PriorModulation,
+    TransposedAttention,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 
-TINY_RESTORER = dict(width=8, num_blocks=(1, 1, 1, 1), num_heads=(1, 1, 2, 2),
-                     num_refinement_blocks=1, head_features=8)
+TINY_RESTORER = dict(
+    width=8,
+    num_blocks=(1, 1, 1, 1),
+    num_heads=(1, 1, 2, 2),
+    num_refinement_blocks=1,
+    head_features=8,
+)
 TINY_TEACHER = dict(TINY_RESTORER, prior_features=8, prior_res_blocks=1, decomp_features=8)
 
 
@@ -32,11 +53,12 @@ def _randomize(params, seed: int, scale: float = 0.5):
     """Adds noise to every leaf, so that ones/zeros inits (gains, biases) are tested as well."""
     rng = np.random.default_rng(seed)
     return jax.tree.map(
-        lambda leaf: jnp.asarray(leaf + scale * rng.standard_normal(leaf.shape), leaf.dtype),
-        params)
+        lambda leaf: jnp.asarray(leaf + scale * rng.standard_normal(leaf.shape), leaf.dtype), params
+    )
 
 
 # ----------------------------------------------------------------------------- numpy references
+
 
 def np_pointwise(x: np.ndarray, p: dict) -> np.ndarray:
     return x @ np.asarray(p["kernel"], np.float64) + np.asarray(p.get("bias", 0.0), np.float64)
@@ -57,8 +79,9 @@ def np_depthwise(x: np.ndarray, p: dict) -> np.ndarray:
     return out + np.asarray(p.get("bias", 0.0), np.float64)
 
 
-def np_attention(x_q: np.ndarray, x_kv: np.ndarray, p: dict, num_heads: int,
-                 eps: float = 1e-5) -> np.ndarray:
+def np_attention(
+    x_q: np.ndarray, x_kv: np.ndarray, p: dict, num_heads: int, eps: float = 1e-5
+) -> np.ndarray:
     """Transposed attention written from METHODS 1.1, on (B, heads, d, HW) matrices."""
     q = np_depthwise(np_pointwise(x_q, p["q_proj"]), p["q_dwconv"])
     kv = np_depthwise(np_pointwise(x_kv, p["kv_proj"]), p["kv_dwconv"])
@@ -93,6 +116,7 @@ def _f64(x: jax.Array) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- layers
 
+
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_depthwise_conv_matches_grouped_conv(use_bias):
     x = _normal(0, (2, 7, 9, 5))
@@ -100,35 +124,48 @@ def test_depthwise_conv_matches_grouped_conv(use_bias):
     params = _randomize(jax.jit(layer.init)(jax.random.key(1), x), seed=2)
     assert params["params"]["kernel"].shape == (3, 3, 1, 5)
     reference = nn.Conv(5, (3, 3), padding="SAME", feature_group_count=5, use_bias=use_bias)
-    np.testing.assert_allclose(jax.jit(layer.apply)(params, x), reference.apply(params, x),
-                               atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(layer.apply)(params, x), reference.apply(params, x), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_depthwise_conv_matches_numpy_loop():
     x = _normal(3, (1, 4, 5, 3))
     layer = DepthwiseConv3x3(3)
     params = _randomize(jax.jit(layer.init)(jax.random.key(4), x), seed=5)
-    np.testing.assert_allclose(jax.jit(layer.apply)(params, x),
-                               np_depthwise(_f64(x), params["params"]), atol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(layer.apply)(params, x), np_depthwise(_f64(x), params["params"]), atol=1e-5
+    )
 
 
 def test_pointwise_matches_conv1x1():
     x = _normal(6, (2, 5, 6, 7))
     layer = Pointwise(4)
     params = _randomize(jax.jit(layer.init)(jax.random.key(7), x), seed=8)
-    conv_params = {"params": {"kernel": params["params"]["kernel"][None, None],
-                              "bias": params["params"]["bias"]}}
-    np.testing.assert_allclose(jax.jit(layer.apply)(params, x),
-                               nn.Conv(4, (1, 1)).apply(conv_params, x), atol=1e-5, rtol=1e-5)
+    conv_params = {
+        "params": {
+            "kernel": params["params"]["kernel"][None, None],
+            "bias": params["params"]["bias"],
+        }
+    }
+    np.testing.assert_allclose(
+        jax.jit(layer.apply)(params, x),
+        nn.Conv(4, (1, 1)).apply(conv_params, x),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 def test_conv3x3_matches_nn_conv():
     x = _normal(9, (2, 6, 5, 3))
     layer = Conv3x3(4)
     params = _randomize(jax.jit(layer.init)(jax.random.key(10), x), seed=11)
-    np.testing.assert_allclose(jax.jit(layer.apply)(params, x),
-                               nn.Conv(4, (3, 3), padding="SAME").apply(params, x),
-                               atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(layer.apply)(params, x),
+        nn.Conv(4, (3, 3), padding="SAME").apply(params, x),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("factor", [2, 4])
@@ -138,8 +175,10 @@ def test_pixel_unshuffle_layout_and_inverse(factor):
     assert y.shape == (2, 4, 3, 3 * factor * factor)
     # Channel c r^2 + i r + j at (Y, X) is input pixel (r Y + i, r X + j) of channel c.
     c, i, j, row, col = 2, factor - 1, 1, 3, 2
-    assert y[1, row, col, c * factor * factor + i * factor + j] == x[1, factor * row + i,
-                                                                     factor * col + j, c]
+    assert (
+        y[1, row, col, c * factor * factor + i * factor + j]
+        == x[1, factor * row + i, factor * col + j, c]
+    )
     np.testing.assert_array_equal(pixel_shuffle(y, factor), x)
     np.testing.assert_array_equal(pixel_unshuffle(pixel_shuffle(y, factor), factor), y)
 
@@ -172,8 +211,9 @@ def test_prior_modulation_matches_formula():
     weight = _f64(params["params"]["proj"]["kernel"])
     assert params["params"]["proj"].keys() == {"kernel"}  # bias-free
     scale = (_f64(prior) @ weight)[:, None, None, :]
-    np.testing.assert_allclose(jax.jit(layer.apply)(params, x, prior), _f64(x) * scale + _f64(x),
-                               atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(layer.apply)(params, x, prior), _f64(x) * scale + _f64(x), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_transposed_self_attention_matches_numpy():
@@ -206,8 +246,12 @@ def test_gated_ffn_matches_numpy():
     y = np_depthwise(np_pointwise(_f64(x), p["in_proj"]), p["dwconv"])
     x1, x2 = y[..., :hidden], y[..., hidden:]
     gelu = _f64(jax.nn.gelu(jnp.asarray(x1, jnp.float32), approximate=False))
-    np.testing.assert_allclose(jax.jit(layer.apply)(params, x),
-                               np_pointwise(gelu * x2, p["out_proj"]), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(
+        jax.jit(layer.apply)(params, x),
+        np_pointwise(gelu * x2, p["out_proj"]),
+        atol=1e-4,
+        rtol=1e-4,
+    )
 
 
 def test_rblock_splits_channels_and_prior():
@@ -225,6 +269,7 @@ def test_rblock_splits_channels_and_prior():
 
 # ----------------------------------------------------------------------------- models
 
+
 def test_rgformer_param_count_at_paper_scale():
     model = RGFormer()  # width 64, blocks (3, 3, 3, 3), heads (1, 2, 4, 8), 3 refinement blocks
     lq = jax.ShapeDtypeStruct((1, 64, 64, 3), jnp.float32)
@@ -238,7 +283,8 @@ def test_rgformer_remat_keeps_the_parameter_tree():
     lq, z = jnp.zeros((1, 8, 8, 3)), jnp.zeros((1, 256))
     shapes = jax.eval_shape(RGFormer(**TINY_RESTORER).init, jax.random.key(0), lq, z, z)
     remat_shapes = jax.eval_shape(
-        RGFormer(**TINY_RESTORER, remat=True).init, jax.random.key(0), lq, z, z)
+        RGFormer(**TINY_RESTORER, remat=True).init, jax.random.key(0), lq, z, z
+    )
     assert jax.tree.map(jnp.shape, remat_shapes) == jax.tree.map(jnp.shape, shapes)
 
 
@@ -251,8 +297,13 @@ def test_rgformer_rejects_bad_configs():
         RGFormer(num_blocks=(1, 1, 1))
     model = RGFormer(**TINY_RESTORER)
     with pytest.raises(ValueError, match="z_rex"):
-        jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 8, 8, 3)),
-                       jnp.zeros((1, 256)), jnp.zeros((1, 128)))
+        jax.eval_shape(
+            model.init,
+            jax.random.key(0),
+            jnp.zeros((1, 8, 8, 3)),
+            jnp.zeros((1, 256)),
+            jnp.zeros((1, 128)),
+        )
 
 
 def test_decomposition_ranges():
@@ -305,8 +356,12 @@ def _teacher_loss(model: RestoRectTeacher, params, lq: jax.Array, gt: jax.Array)
     """A scalar touching every teacher output; returns (loss, outputs)."""
     out = model.apply(params, lq, gt)
     terms = [jnp.mean(jnp.abs(out.restored - gt)), out.hvi_k, out.diffusion_scale]
-    terms += [jnp.mean(t) for t in jax.tree.leaves(
-        (out.features, out.retinex_enc, out.retinex_dec, out.decomp_lq, out.decomp_gt))]
+    terms += [
+        jnp.mean(t)
+        for t in jax.tree.leaves(
+            (out.features, out.retinex_enc, out.retinex_dec, out.decomp_lq, out.decomp_gt)
+        )
+    ]
     return sum(terms), out
 
 
@@ -371,6 +426,7 @@ def test_teacher_gradients_finite_and_reach_every_param(teacher_setup):
 
 
 # ----------------------------------------------------------------------------- registry
+
 
 def test_registry():
     model = get_model("rgformer", width=16)

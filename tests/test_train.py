@@ -1,6 +1,9 @@
 """The training loop: sharded step equivalence, resume, checkpoints, metrics, NaN stop."""
 
 import json
+import pathlib
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -15,113 +18,156 @@ from restorect_jax import writers
 
 
 def _smoke_config(tmp_path):
-  config = smoke.get_config()
-  config.data.tfds_dir = str(tmp_path / "tfds")
-  return config
+    config = smoke.get_config()
+    config.data.tfds_dir = str(tmp_path / "tfds")
+    return config
 
 
 def _one_step(config, devices, batch):
-  """One train step of the smoke teacher on a (data=len(devices), model=1) mesh."""
-  config.mesh.data = len(devices)
-  mesh = sharding_lib.create_mesh(config.mesh, devices)
-  steps = train.build_step_functions(config, mesh, batch)
-  state = steps.init(jax.random.PRNGKey(0), batch)
-  global_batch = jax.device_put(batch, sharding_lib.batch_sharding(mesh))
-  new_state, metrics = steps.train_step(state, global_batch, {})
-  return new_state, metrics, steps.state_sharding
+    """One train step of the smoke teacher on a (data=len(devices), model=1) mesh."""
+    config.mesh.data = len(devices)
+    mesh = sharding_lib.create_mesh(config.mesh, devices)
+    steps = train.build_step_functions(config, mesh, batch)
+    state = steps.init(jax.random.PRNGKey(0), batch)
+    global_batch = jax.device_put(batch, sharding_lib.batch_sharding(mesh))
+    new_state, metrics = steps.train_step(state, global_batch, {})
+    return new_state, metrics, steps.state_sharding
 
 
 def test_sharded_step_matches_single_device(tmp_path):
-  assert jax.device_count() == 8, "conftest should provide 8 fake CPU devices"
-  config = _smoke_config(tmp_path)
-  rng = np.random.default_rng(0)
-  gt = rng.uniform(size=(8, 24, 24, 3)).astype(np.float32)
-  batch = {"gt": jnp.asarray(gt),
-           "lq": jnp.asarray(np.clip(gt + rng.normal(0, 0.1, gt.shape), 0, 1), jnp.float32)}
+    assert jax.device_count() == 8, "conftest should provide 8 fake CPU devices"
+    config = _smoke_config(tmp_path)
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(size=(8, 24, 24, 3)).astype(np.float32)
+    batch = {
+        "gt": jnp.asarray(gt),
+        "lq": jnp.asarray(np.clip(gt + rng.normal(0, 0.1, gt.shape), 0, 1), jnp.float32),
+    }
 
-  state8, metrics8, sharding8 = _one_step(config, jax.devices(), batch)
-  state1, metrics1, _ = _one_step(config, jax.devices()[:1], batch)
+    state8, metrics8, sharding8 = _one_step(config, jax.devices(), batch)
+    state1, metrics1, _ = _one_step(config, jax.devices()[:1], batch)
 
-  np.testing.assert_allclose(metrics8["loss"], metrics1["loss"], rtol=1e-5, atol=1e-6)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-               jax.device_get(state8.params), jax.device_get(state1.params))
-  assert int(state8.step) == 1
-  for leaf, expected in zip(jax.tree.leaves(state8), jax.tree.leaves(sharding8)):
-    assert leaf.sharding.is_equivalent_to(expected, leaf.ndim)
-  assert len(jax.tree.leaves(state8.params)[0].sharding.device_set) == 8
+    np.testing.assert_allclose(metrics8["loss"], metrics1["loss"], rtol=1e-5, atol=1e-6)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+        jax.device_get(state8.params),
+        jax.device_get(state1.params),
+    )
+    assert int(state8.step) == 1
+    for leaf, expected in zip(jax.tree.leaves(state8), jax.tree.leaves(sharding8)):
+        assert leaf.sharding.is_equivalent_to(expected, leaf.ndim)
+    assert len(jax.tree.leaves(state8.params)[0].sharding.device_set) == 8
 
 
 def test_train_and_evaluate_writes_checkpoint_metrics_and_samples(tmp_path):
-  config = _smoke_config(tmp_path)
-  workdir = tmp_path / "run"
-  result = train.train_and_evaluate(config, workdir)
+    config = _smoke_config(tmp_path)
+    workdir = tmp_path / "run"
+    result = train.train_and_evaluate(config, workdir)
 
-  assert result["step"] == config.train.num_steps
-  rows = writers.read_metrics(workdir)
-  train_rows = [row for row in rows if "train/loss" in row]
-  assert [row["step"] for row in train_rows] == [2, 4, 6]
-  assert all(np.isfinite(row["train/loss"]) for row in train_rows)
-  assert {"val/psnr", "val/ssim", "val/psnr_input"} <= set(rows[-1])
-  assert list((workdir / "tensorboard").iterdir()), "no TensorBoard event file"
-  assert sorted(p.name for p in (workdir / "samples").iterdir()) == [
-      "step_0000003.png", "step_0000006.png"]
-  assert json.loads((workdir / "final_metrics.json").read_text())["step"] == 6
+    assert result["step"] == config.train.num_steps
+    rows = writers.read_metrics(workdir)
+    train_rows = [row for row in rows if "train/loss" in row]
+    assert [row["step"] for row in train_rows] == [2, 4, 6]
+    assert all(np.isfinite(row["train/loss"]) for row in train_rows)
+    assert {"val/psnr", "val/ssim", "val/psnr_input"} <= set(rows[-1])
+    assert list((workdir / "tensorboard").iterdir()), "no TensorBoard event file"
+    assert sorted(p.name for p in (workdir / "samples").iterdir()) == [
+        "step_0000003.png",
+        "step_0000006.png",
+    ]
+    assert json.loads((workdir / "final_metrics.json").read_text())["step"] == 6
 
-  step, state = checkpoint_lib.load_state(workdir / "checkpoints")
-  assert step == 6 and int(state["step"]) == 6
-  assert set(state) == {"step", "params", "ema_params", "opt_state"}
+    step, state = checkpoint_lib.load_state(workdir / "checkpoints")
+    assert step == 6 and int(state["step"]) == 6
+    assert set(state) == {"step", "params", "ema_params", "opt_state"}
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
-  config = _smoke_config(tmp_path)
-  config.train.eval_every = 100  # only the final evaluation
-  interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
+    config = _smoke_config(tmp_path)
+    config.train.eval_every = 100  # only the final evaluation
+    interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
 
-  first = train.train_and_evaluate(config, interrupted, stop_at=3)
-  assert first["step"] == 3
-  assert checkpoint_lib.load_state(interrupted / "checkpoints")[0] == 3
-  train.train_and_evaluate(config, interrupted)
-  train.train_and_evaluate(config, straight)
+    first = train.train_and_evaluate(config, interrupted, stop_at=3)
+    assert first["step"] == 3
+    assert checkpoint_lib.load_state(interrupted / "checkpoints")[0] == 3
+    train.train_and_evaluate(config, interrupted)
+    train.train_and_evaluate(config, straight)
 
-  _, resumed = checkpoint_lib.load_state(interrupted / "checkpoints")
-  _, reference = checkpoint_lib.load_state(straight / "checkpoints")
-  jax.tree.map(np.testing.assert_array_equal, resumed, reference)
-  # The loss curve after the resume point is the same too: same batches in the same order.
-  resumed_losses = {r["step"]: r["train/loss"] for r in writers.read_metrics(interrupted)
-                    if "train/loss" in r}
-  reference_losses = {r["step"]: r["train/loss"] for r in writers.read_metrics(straight)
-                      if "train/loss" in r}
-  assert resumed_losses[6] == reference_losses[6]
+    _, resumed = checkpoint_lib.load_state(interrupted / "checkpoints")
+    _, reference = checkpoint_lib.load_state(straight / "checkpoints")
+    jax.tree.map(np.testing.assert_array_equal, resumed, reference)
+    # The loss curve after the resume point is the same too: same batches in the same order.
+    resumed_losses = {
+        r["step"]: r["train/loss"] for r in writers.read_metrics(interrupted) if "train/loss" in r
+    }
+    reference_losses = {
+        r["step"]: r["train/loss"] for r in writers.read_metrics(straight) if "train/loss" in r
+    }
+    assert resumed_losses[6] == reference_losses[6]
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-  config = _smoke_config(tmp_path)
-  workdir = tmp_path / "run"
-  train.train_and_evaluate(config, workdir, stop_at=2)
-  config.loss.l1 = float("nan")
-  with pytest.raises(train.NonFiniteLossError, match=r"step 3 .*step 2"):
-    train.train_and_evaluate(config, workdir)
-  step, state = checkpoint_lib.load_state(workdir / "checkpoints")
-  assert step == 2
-  assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state["params"]))
+    config = _smoke_config(tmp_path)
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(config, workdir, stop_at=2)
+    config.loss.l1 = float("nan")
+    with pytest.raises(train.NonFiniteLossError, match=r"step 3 .*step 2"):
+        train.train_and_evaluate(config, workdir)
+    step, state = checkpoint_lib.load_state(workdir / "checkpoints")
+    assert step == 2
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state["params"]))
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("train.batch_size", 0, "config.train.batch_size"),
-    ("data.patch_size", 20, "config.data.patch_size"),
-    ("data.degradation", "blur", "config.data.degradation"),
-    ("model.num_heads", (1, 3, 2, 2), "config.model.num_heads"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("train.batch_size", 0, "config.train.batch_size"),
+        ("data.patch_size", 20, "config.data.patch_size"),
+        ("data.degradation", "blur", "config.data.degradation"),
+        ("model.num_heads", (1, 3, 2, 2), "config.model.num_heads"),
+    ],
+)
 def test_config_validation_names_the_key(tmp_path, key, value, message):
-  config = _smoke_config(tmp_path)
-  section, field = key.split(".")
-  config[section][field] = value
-  with pytest.raises(ValueError, match=message.replace(".", r"\.")):
-    train.train_and_evaluate(config, tmp_path / "run")
+    config = _smoke_config(tmp_path)
+    section, field = key.split(".")
+    config[section][field] = value
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        train.train_and_evaluate(config, tmp_path / "run")
 
 
 def test_batch_not_divisible_by_mesh_is_rejected(tmp_path):
-  config = _smoke_config(tmp_path)
-  config.train.batch_size = 6
-  with pytest.raises(ValueError, match=r"config\.train\.batch_size=6"):
-    train.train_and_evaluate(config, tmp_path / "run")
+    config = _smoke_config(tmp_path)
+    config.train.batch_size = 6
+    with pytest.raises(ValueError, match=r"config\.train\.batch_size=6"):
+        train.train_and_evaluate(config, tmp_path / "run")
+
+
+def test_command_line_runs_with_overrides_and_resumes(tmp_path):
+    workdir = tmp_path / "cli"
+    command = [
+        sys.executable,
+        "-m",
+        "restorect_jax.main",
+        "--config",
+        "configs/smoke.py",
+        "--workdir",
+        str(workdir),
+        f"--config.data.tfds_dir={tmp_path / 'tfds'}",
+        "--config.train.log_every=3",
+    ]
+    root = pathlib.Path(__file__).resolve().parents[1]
+    subprocess.run(command, cwd=root, check=True, capture_output=True, timeout=600)
+    assert [row["step"] for row in writers.read_metrics(workdir) if "train/loss" in row] == [3, 6]
+    again = subprocess.run(
+        command, cwd=root, check=True, capture_output=True, text=True, timeout=600
+    )
+    assert "Resumed from step 6" in again.stderr
+
+    bad = subprocess.run(
+        command + ["--config.data.patch_size=20"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert bad.returncode != 0 and "config.data.patch_size=20" in bad.stderr

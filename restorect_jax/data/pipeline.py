@@ -139,9 +139,7 @@ class TrainTransform:
     patch_size: int
     degradation: DegradationSpec
 
-    def __call__(
-        self, record: dict[str, Any], rng: np.random.Generator
-    ) -> dict[str, np.ndarray]:
+    def __call__(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
         keys = ["gt", "lq"] if "lq" in record else ["gt"]
         patches = random_crop_or_pad([record[k] for k in keys], self.patch_size, rng)
         k = int(rng.integers(8))

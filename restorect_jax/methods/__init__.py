@@ -9,10 +9,10 @@ _METHODS: dict[str, type[Method]] = {
 
 
 def get_method(name: str) -> type[Method]:
-  """The Method class registered as `name` (the value of `config.method`)."""
-  if name not in _METHODS:
-    raise ValueError(f"config.method={name!r} is unknown; known methods: {sorted(_METHODS)}")
-  return _METHODS[name]
+    """The Method class registered as `name` (the value of `config.method`)."""
+    if name not in _METHODS:
+        raise ValueError(f"config.method={name!r} is unknown; known methods: {sorted(_METHODS)}")
+    return _METHODS[name]
 
 
 __all__ = ["Method", "TeacherMethod", "get_method"]

@@ -16,24 +16,25 @@ PyTree = Any
 
 
 class Method(abc.ABC):
-  """A training method: parameter init, a scalar loss, and a prediction function."""
+    """A training method: parameter init, a scalar loss, and a prediction function."""
 
-  def __init__(self, config: ml_collections.ConfigDict):
-    self.config = config
+    def __init__(self, config: ml_collections.ConfigDict):
+        self.config = config
 
-  @abc.abstractmethod
-  def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
-    """Trainable parameters for inputs shaped like `batch`."""
+    @abc.abstractmethod
+    def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
+        """Trainable parameters for inputs shaped like `batch`."""
 
-  def frozen_params(self) -> PyTree:
-    """Read-only inputs of the loss (for example a loaded teacher); none by default."""
-    return {}
+    def frozen_params(self) -> PyTree:
+        """Read-only inputs of the loss (for example a loaded teacher); none by default."""
+        return {}
 
-  @abc.abstractmethod
-  def loss(self, params: PyTree, frozen: PyTree, batch: Batch,
-           rng: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """The scalar training loss and named scalar components for logging."""
+    @abc.abstractmethod
+    def loss(
+        self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """The scalar training loss and named scalar components for logging."""
 
-  @abc.abstractmethod
-  def predict(self, params: PyTree, frozen: PyTree, batch: Batch) -> jax.Array:
-    """The restored images (B, H, W, 3) for `batch["lq"]` (and `batch["gt"]` if privileged)."""
+    @abc.abstractmethod
+    def predict(self, params: PyTree, frozen: PyTree, batch: Batch) -> jax.Array:
+        """The restored images (B, H, W, 3) for `batch["lq"]` (and `batch["gt"]` if privileged)."""

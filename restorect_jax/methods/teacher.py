@@ -19,7 +19,6 @@ heads follow the decomposition network, which learns from its own terms only.
 """
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from restorect_jax import losses
@@ -28,53 +27,58 @@ from restorect_jax.methods.base import Batch, Method, PyTree
 
 
 def model_from_config(model_config: ml_collections.ConfigDict):
-  """The registry model named `model_config.name`, built with the config's other fields."""
-  kwargs = {key: value for key, value in model_config.items() if key != "name"}
-  for key, value in kwargs.items():
-    if isinstance(value, list):
-      kwargs[key] = tuple(value)
-  return models.get_model(model_config.name, **kwargs)
+    """The registry model named `model_config.name`, built with the config's other fields."""
+    kwargs = {key: value for key, value in model_config.items() if key != "name"}
+    for key, value in kwargs.items():
+        if isinstance(value, list):
+            kwargs[key] = tuple(value)
+    return models.get_model(model_config.name, **kwargs)
 
 
 class TeacherMethod(Method):
-  """Trains a RestoRectTeacher from scratch with the S1 losses."""
+    """Trains a RestoRectTeacher from scratch with the S1 losses."""
 
-  def __init__(self, config: ml_collections.ConfigDict):
-    super().__init__(config)
-    self.model = model_from_config(config.model)
+    def __init__(self, config: ml_collections.ConfigDict):
+        super().__init__(config)
+        self.model = model_from_config(config.model)
 
-  def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
-    return self.model.init(rng, batch["lq"], batch["gt"])
+    def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
+        return self.model.init(rng, batch["lq"], batch["gt"])
 
-  def loss(self, params: PyTree, frozen: PyTree, batch: Batch,
-           rng: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-    del frozen, rng  # the teacher has no frozen inputs and no stochastic terms
-    weights = self.config.loss
-    lq, gt = batch["lq"], batch["gt"]
-    out = self.model.apply(params, lq, gt)
-    r_lq, l_lq = out.decomp_lq
-    r_gt, l_gt = out.decomp_gt
-    sg = jax.lax.stop_gradient
-    terms = {
-        "l1": losses.l1_loss(out.restored, gt),
-        "retinex_head": (
-            losses.retinex_head_loss(*out.retinex_enc, sg(r_lq), sg(l_lq), lq)[0]
-            + losses.retinex_head_loss(*out.retinex_dec, sg(r_gt), sg(l_gt), gt)[0]),
-        "hvi": losses.hvi_colour_loss(out.restored, gt, out.hvi_k),
-        "decomposition": (
-            losses.retinex_reconstruction_loss(r_lq, l_lq, lq)
-            + losses.retinex_reconstruction_loss(r_gt, l_gt, gt)
-            + losses.reflectance_consistency_loss(r_lq, r_gt)
-            + weights.illumination_smoothness * (
-                losses.illumination_smoothness_loss(l_lq)
-                + losses.illumination_smoothness_loss(l_gt))),
-        "diffusion": losses.diffusion_texture_loss(gt, r_gt, out.diffusion_scale),
-    }
-    total = sum(weights[name] * value for name, value in terms.items())
-    terms["hvi_k"] = out.hvi_k
-    terms["diffusion_scale"] = out.diffusion_scale
-    return total, terms
+    def loss(
+        self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        del frozen, rng  # the teacher has no frozen inputs and no stochastic terms
+        weights = self.config.loss
+        lq, gt = batch["lq"], batch["gt"]
+        out = self.model.apply(params, lq, gt)
+        r_lq, l_lq = out.decomp_lq
+        r_gt, l_gt = out.decomp_gt
+        sg = jax.lax.stop_gradient
+        terms = {
+            "l1": losses.l1_loss(out.restored, gt),
+            "retinex_head": (
+                losses.retinex_head_loss(*out.retinex_enc, sg(r_lq), sg(l_lq), lq)[0]
+                + losses.retinex_head_loss(*out.retinex_dec, sg(r_gt), sg(l_gt), gt)[0]
+            ),
+            "hvi": losses.hvi_colour_loss(out.restored, gt, out.hvi_k),
+            "decomposition": (
+                losses.retinex_reconstruction_loss(r_lq, l_lq, lq)
+                + losses.retinex_reconstruction_loss(r_gt, l_gt, gt)
+                + losses.reflectance_consistency_loss(r_lq, r_gt)
+                + weights.illumination_smoothness
+                * (
+                    losses.illumination_smoothness_loss(l_lq)
+                    + losses.illumination_smoothness_loss(l_gt)
+                )
+            ),
+            "diffusion": losses.diffusion_texture_loss(gt, r_gt, out.diffusion_scale),
+        }
+        total = sum(weights[name] * value for name, value in terms.items())
+        terms["hvi_k"] = out.hvi_k
+        terms["diffusion_scale"] = out.diffusion_scale
+        return total, terms
 
-  def predict(self, params: PyTree, frozen: PyTree, batch: Batch) -> jax.Array:
-    del frozen
-    return self.model.apply(params, batch["lq"], batch["gt"]).restored
+    def predict(self, params: PyTree, frozen: PyTree, batch: Batch) -> jax.Array:
+        del frozen
+        return self.model.apply(params, batch["lq"], batch["gt"]).restored

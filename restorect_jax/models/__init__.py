@@ -1,8 +1,9 @@
 """The model zoo: Flax Linen modules and a by-name registry for configs.
 
-    model = get_model("rgformer", width=32, num_blocks=(2, 2, 2, 2))
-    params = model.init(rng, lq, z_img, z_rex)
+model = get_model("rgformer", width=32, num_blocks=(2, 2, 2, 2))
+params = model.init(rng, lq, z_img, z_rex)
 """
+
 from __future__ import annotations
 
 from typing import Callable, TypeVar
@@ -38,12 +39,24 @@ def get_model(name: str, **kwargs) -> nn.Module:
     return _REGISTRY[name](**kwargs)
 
 
-for _name, _cls in (("rgformer", RGFormer), ("restorect_teacher", RestoRectTeacher),
-                    ("decomposition", DecompositionNet), ("prior_encoder", PriorEncoder),
-                    ("retinex_prior_encoder", RetinexPriorEncoder)):
+for _name, _cls in (
+    ("rgformer", RGFormer),
+    ("restorect_teacher", RestoRectTeacher),
+    ("decomposition", DecompositionNet),
+    ("prior_encoder", PriorEncoder),
+    ("retinex_prior_encoder", RetinexPriorEncoder),
+):
     register_model(_name)(_cls)
 
 __all__ = [
-    "DecompositionNet", "PriorEncoder", "RGFormer", "RestoRectTeacher", "RestorerOutput",
-    "RetinexPriorEncoder", "TeacherOutput", "TeacherPriors", "get_model", "register_model",
+    "DecompositionNet",
+    "PriorEncoder",
+    "RGFormer",
+    "RestoRectTeacher",
+    "RestorerOutput",
+    "RetinexPriorEncoder",
+    "TeacherOutput",
+    "TeacherPriors",
+    "get_model",
+    "register_model",
 ]

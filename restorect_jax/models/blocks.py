@@ -5,13 +5,18 @@ Both are pre-norm residual blocks with SCLN as the norm N and a prior-modulated 
 sub-layer (`PriorModulation`: `x <- x * (W k) + x`):
   x += Attn(mod(N(x), prior)),  x += FFN(mod(N(x), prior)).
 """
+
 from __future__ import annotations
 
 import flax.linen as nn
 import jax
 
-from restorect_jax.models.layers import (SCLN, GatedDepthwiseFFN, PriorModulation,
-                                         TransposedAttention)
+from restorect_jax.models.layers import (
+    SCLN,
+    GatedDepthwiseFFN,
+    PriorModulation,
+    TransposedAttention,
+)
 
 Array = jax.Array
 
@@ -40,10 +45,11 @@ class RBlock(nn.Module):
             raise ValueError(f"RBlock: channel count {channels} is not a multiple of 4")
         split = 3 * channels // 4
         y = SCLN(name="attn_norm")(x)
-        queries = PriorModulation(name="q_mod")(y[..., :split], z_rex[:, :self.retinex_split])
-        keys_values = PriorModulation(name="kv_mod")(y[..., split:], z_rex[:, self.retinex_split:])
+        queries = PriorModulation(name="q_mod")(y[..., :split], z_rex[:, : self.retinex_split])
+        keys_values = PriorModulation(name="kv_mod")(y[..., split:], z_rex[:, self.retinex_split :])
         x = x + TransposedAttention(self.num_heads, channels, self.use_bias, name="attn")(
-            queries, keys_values)
+            queries, keys_values
+        )
         y = PriorModulation(name="ffn_mod")(SCLN(name="ffn_norm")(x), z_rex)
         return x + GatedDepthwiseFFN(self.ffn_expansion, self.use_bias, name="ffn")(y)
 
@@ -51,7 +57,7 @@ class RBlock(nn.Module):
 class TBlock(nn.Module):
     """Refinement block: transposed self-attention and FFN, both modulated by the image prior z_img.
 
-      x += TransposedAttention(mod(SCLN(x), z_img)),  x += FFN(mod(SCLN(x), z_img))
+    x += TransposedAttention(mod(SCLN(x), z_img)),  x += FFN(mod(SCLN(x), z_img))
     """
 
     num_heads: int

@@ -4,6 +4,7 @@ All tensors are channels-last (NHWC). The convolutions keep the parameter layout
 (`kernel` of shape (kh, kw, in / groups, out), `bias` of shape (out,)) so that their outputs can be
 checked against `nn.Conv` and weights converted between the two.
 """
+
 from __future__ import annotations
 
 import flax.linen as nn
@@ -60,8 +61,12 @@ class Conv3x3(nn.Module):
     def __call__(self, x: Array) -> Array:
         kernel = self.param("kernel", _KERNEL_INIT, (3, 3, x.shape[-1], self.features))
         y = jax.lax.conv_general_dilated(
-            x, kernel, window_strides=(1, 1), padding="SAME",
-            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            x,
+            kernel,
+            window_strides=(1, 1),
+            padding="SAME",
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
         if self.use_bias:
             y = y + self.param("bias", _BIAS_INIT, (self.features,))
         return y
@@ -83,12 +88,14 @@ class DepthwiseConv3x3(nn.Module):
     def __call__(self, x: Array) -> Array:
         if x.shape[-1] != self.features:
             raise ValueError(
-                f"DepthwiseConv3x3: input has {x.shape[-1]} channels, expected {self.features}")
+                f"DepthwiseConv3x3: input has {x.shape[-1]} channels, expected {self.features}"
+            )
         kernel = self.param("kernel", _KERNEL_INIT, (3, 3, 1, self.features))
         _, h, w, _ = x.shape
         padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        y = sum(padded[:, i:i + h, j:j + w, :] * kernel[i, j, 0]
-                for i in range(3) for j in range(3))
+        y = sum(
+            padded[:, i : i + h, j : j + w, :] * kernel[i, j, 0] for i in range(3) for j in range(3)
+        )
         if self.use_bias:
             y = y + self.param("bias", _BIAS_INIT, (self.features,))
         return y
@@ -199,13 +206,16 @@ class TransposedAttention(nn.Module):
         features = x_q.shape[-1] if self.features is None else self.features
         if features % self.num_heads:
             raise ValueError(
-                f"TransposedAttention: {features} channels not divisible by {self.num_heads} heads")
+                f"TransposedAttention: {features} channels not divisible by {self.num_heads} heads"
+            )
         b, h, w, _ = x_q.shape
 
         q = DepthwiseConv3x3(features, self.use_bias, name="q_dwconv")(
-            Pointwise(features, self.use_bias, name="q_proj")(x_q))
+            Pointwise(features, self.use_bias, name="q_proj")(x_q)
+        )
         kv = DepthwiseConv3x3(2 * features, self.use_bias, name="kv_dwconv")(
-            Pointwise(2 * features, self.use_bias, name="kv_proj")(x_kv))
+            Pointwise(2 * features, self.use_bias, name="kv_proj")(x_kv)
+        )
         k, v = jnp.split(kv, 2, axis=-1)
 
         def heads(t: Array) -> Array:  # (B, H, W, F) -> (B, heads, HW, d)
@@ -240,4 +250,5 @@ class GatedDepthwiseFFN(nn.Module):
         y = DepthwiseConv3x3(2 * hidden, self.use_bias, name="dwconv")(y)
         x1, x2 = jnp.split(y, 2, axis=-1)
         return Pointwise(channels, self.use_bias, name="out_proj")(
-            jax.nn.gelu(x1, approximate=False) * x2)
+            jax.nn.gelu(x1, approximate=False) * x2
+        )

@@ -4,6 +4,7 @@ The teacher's encoders see LQ and GT (privileged information): `z_img = PriorEnc
 on the 6-channel concatenation, `z_rex = RetinexPriorEncoder()([R_lq, R_gt], [L_lq, L_gt])`. The
 student's condition encoders are the same modules with `normalize_output=True`, fed LQ only.
 """
+
 from __future__ import annotations
 
 import flax.linen as nn
@@ -74,10 +75,18 @@ class RetinexPriorEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, reflectance: Array, illumination: Array) -> Array:
-        z_refl = PriorEncoder(self.reflectance_dim, self.features, self.num_res_blocks,
-                              normalize_output=self.normalize_output,
-                              name="reflectance")(reflectance)
-        z_illum = PriorEncoder(self.illumination_dim, self.features, self.num_res_blocks,
-                               normalize_output=self.normalize_output,
-                               name="illumination")(illumination)
+        z_refl = PriorEncoder(
+            self.reflectance_dim,
+            self.features,
+            self.num_res_blocks,
+            normalize_output=self.normalize_output,
+            name="reflectance",
+        )(reflectance)
+        z_illum = PriorEncoder(
+            self.illumination_dim,
+            self.features,
+            self.num_res_blocks,
+            normalize_output=self.normalize_output,
+            name="illumination",
+        )(illumination)
         return jnp.concatenate([z_refl, z_illum], axis=-1)

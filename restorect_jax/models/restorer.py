@@ -1,4 +1,5 @@
 """RGFormer: the prior-guided Restormer-style U-Net restorer shared by teacher and student."""
+
 from __future__ import annotations
 
 import math
@@ -55,7 +56,7 @@ class RetinexHead(nn.Module):
 
 def _crop(x: Array, height: int, width: int, stride: int) -> Array:
     """Keeps the top-left `ceil(height/stride) x ceil(width/stride)` pixels of a stride-s map."""
-    return x[:, :math.ceil(height / stride), :math.ceil(width / stride)]
+    return x[:, : math.ceil(height / stride), : math.ceil(width / stride)]
 
 
 class RGFormer(nn.Module):
@@ -87,17 +88,20 @@ class RGFormer(nn.Module):
         if len(self.num_blocks) != 4 or len(self.num_heads) != 4:
             raise ValueError(
                 f"RGFormer: num_blocks {self.num_blocks} and num_heads {self.num_heads} need 4 "
-                "entries (levels 1, 2, 3, latent)")
+                "entries (levels 1, 2, 3, latent)"
+            )
         if self.width % 4:
             raise ValueError(f"RGFormer: width {self.width} is not a multiple of 4")
         level_widths = (self.width, 2 * self.width, 4 * self.width, 8 * self.width)
         for level, (channels, heads) in enumerate(zip(level_widths, self.num_heads), start=1):
             if channels % heads:
                 raise ValueError(
-                    f"RGFormer: level {level} width {channels} not divisible by {heads} heads")
+                    f"RGFormer: level {level} width {channels} not divisible by {heads} heads"
+                )
         if not 0 < self.retinex_split < self.prior_dim:
             raise ValueError(
-                f"RGFormer: retinex_split {self.retinex_split} not in (0, {self.prior_dim})")
+                f"RGFormer: retinex_split {self.retinex_split} not in (0, {self.prior_dim})"
+            )
         super().__post_init__()
 
     @nn.compact
@@ -106,7 +110,8 @@ class RGFormer(nn.Module):
             if prior.shape != (lq.shape[0], self.prior_dim):
                 raise ValueError(
                     f"RGFormer: {name} has shape {prior.shape}, expected "
-                    f"{(lq.shape[0], self.prior_dim)}")
+                    f"{(lq.shape[0], self.prior_dim)}"
+                )
         _, height, width, _ = lq.shape
         c = self.width
         n1, n2, n3, n_latent = self.num_blocks
@@ -118,7 +123,8 @@ class RGFormer(nn.Module):
         enc2 = self._r_stage(Downsample(bias, name="down1_2")(enc1), z_rex, n2, h2, "enc2")
         enc3 = self._r_stage(Downsample(bias, name="down2_3")(enc2), z_rex, n3, h3, "enc3")
         latent = self._r_stage(
-            Downsample(bias, name="down3_4")(enc3), z_rex, n_latent, h_latent, "latent")
+            Downsample(bias, name="down3_4")(enc3), z_rex, n_latent, h_latent, "latent"
+        )
 
         dec3 = jnp.concatenate([Upsample(bias, name="up4_3")(latent), enc3], axis=-1)
         dec3 = Pointwise(4 * c, bias, name="reduce3")(dec3)
@@ -143,8 +149,12 @@ class RGFormer(nn.Module):
 
         return RestorerOutput(
             restored=crop(restored),
-            features={"dec3": crop(dec3, 4), "dec2": crop(dec2, 2), "dec1": crop(dec1),
-                      "refine": crop(refine)},
+            features={
+                "dec3": crop(dec3, 4),
+                "dec2": crop(dec2, 2),
+                "dec1": crop(dec1),
+                "refine": crop(refine),
+            },
             retinex_enc=(crop(retinex_enc[0]), crop(retinex_enc[1])),
             retinex_dec=(crop(retinex_dec[0]), crop(retinex_dec[1])),
         )
@@ -153,6 +163,7 @@ class RGFormer(nn.Module):
         """Applies `depth` R-blocks named `{name}_0`, `{name}_1`, ..."""
         r_block = nn.remat(RBlock) if self.remat else RBlock
         for i in range(depth):
-            x = r_block(heads, self.ffn_expansion, self.retinex_split, self.use_bias,
-                        name=f"{name}_{i}")(x, z_rex)
+            x = r_block(
+                heads, self.ffn_expansion, self.retinex_split, self.use_bias, name=f"{name}_{i}"
+            )(x, z_rex)
         return x

@@ -1,4 +1,5 @@
 """Retinex decomposition network: an image I -> reflectance R and illumination L, with I ~ R L."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -29,7 +30,8 @@ class DecompositionNet(nn.Module):
         if self.output_activation not in ("sigmoid", "relu"):
             raise ValueError(
                 f"DecompositionNet: output_activation {self.output_activation!r} is not "
-                "'sigmoid' or 'relu'")
+                "'sigmoid' or 'relu'"
+            )
         super().__post_init__()
 
     @nn.compact

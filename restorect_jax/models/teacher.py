@@ -1,4 +1,5 @@
 """The stage-S1 RestoRect teacher: decomposition, privileged prior encoders and the RGFormer."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -13,6 +14,7 @@ from restorect_jax.models.restorer import RestorerOutput, RGFormer
 from restorect_jax.models.retinex import DecompositionNet
 
 Array = jax.Array
+
 
 @flax.struct.dataclass
 class TeacherPriors:
@@ -92,31 +94,47 @@ class RestoRectTeacher(nn.Module):
 
     def setup(self) -> None:
         self.decomposition = DecompositionNet(
-            self.decomp_features, output_activation=self.decomp_output_activation)
-        self.image_prior = PriorEncoder(out_dim=self.prior_dim, features=self.prior_features,
-                                        num_res_blocks=self.prior_res_blocks)
+            self.decomp_features, output_activation=self.decomp_output_activation
+        )
+        self.image_prior = PriorEncoder(
+            out_dim=self.prior_dim,
+            features=self.prior_features,
+            num_res_blocks=self.prior_res_blocks,
+        )
         self.retinex_prior = RetinexPriorEncoder(
             reflectance_dim=self.retinex_split,
             illumination_dim=self.prior_dim - self.retinex_split,
-            features=self.prior_features, num_res_blocks=self.prior_res_blocks)
+            features=self.prior_features,
+            num_res_blocks=self.prior_res_blocks,
+        )
         self.restorer = RGFormer(
-            width=self.width, num_blocks=self.num_blocks, num_heads=self.num_heads,
-            num_refinement_blocks=self.num_refinement_blocks, ffn_expansion=self.ffn_expansion,
-            prior_dim=self.prior_dim, retinex_split=self.retinex_split,
-            head_features=self.head_features, use_bias=self.use_bias, remat=self.remat)
+            width=self.width,
+            num_blocks=self.num_blocks,
+            num_heads=self.num_heads,
+            num_refinement_blocks=self.num_refinement_blocks,
+            ffn_expansion=self.ffn_expansion,
+            prior_dim=self.prior_dim,
+            retinex_split=self.retinex_split,
+            head_features=self.head_features,
+            use_bias=self.use_bias,
+            remat=self.remat,
+        )
         self.hvi_k = self.param("hvi_k", nn.initializers.constant(self.hvi_k_init), ())
         self.diffusion_scale = self.param(
-            "diffusion_scale", nn.initializers.constant(self.diffusion_scale_init), ())
+            "diffusion_scale", nn.initializers.constant(self.diffusion_scale_init), ()
+        )
 
     def priors(self, lq: Array, gt: Array) -> TeacherPriors:
         """Decomposes LQ and GT and encodes the privileged priors from both."""
         r_lq, l_lq = self.decomposition(lq)
         r_gt, l_gt = self.decomposition(gt)
         z_img = self.image_prior(jnp.concatenate([lq, gt], axis=-1))
-        z_rex = self.retinex_prior(jnp.concatenate([r_lq, r_gt], axis=-1),
-                                   jnp.concatenate([l_lq, l_gt], axis=-1))
-        return TeacherPriors(z_img=z_img, z_rex=z_rex, decomp_lq=(r_lq, l_lq),
-                             decomp_gt=(r_gt, l_gt))
+        z_rex = self.retinex_prior(
+            jnp.concatenate([r_lq, r_gt], axis=-1), jnp.concatenate([l_lq, l_gt], axis=-1)
+        )
+        return TeacherPriors(
+            z_img=z_img, z_rex=z_rex, decomp_lq=(r_lq, l_lq), decomp_gt=(r_gt, l_gt)
+        )
 
     def restore(self, lq: Array, z_img: Array, z_rex: Array) -> RestorerOutput:
         """Runs the RGFormer on LQ with given priors."""
