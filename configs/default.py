@@ -69,7 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.train = train = ml_collections.ConfigDict()
     train.batch_size = 4  # global batch, split over the mesh's data axis
-    train.num_steps = 700  # optimiser steps
+    train.num_steps = 500  # optimiser steps
     train.learning_rate = 2e-3  # peak learning rate (paper: 2e-4 at paper scale)
     train.warmup_steps = 50  # linear warm-up before the cosine decay
     train.end_learning_rate_factor = 0.01  # cosine decays to this fraction of the peak
@@ -79,8 +79,8 @@ def get_config() -> ml_collections.ConfigDict:
     train.grad_clip_norm = 1.0  # global-norm gradient clipping; 0 = off
     train.ema_decay = 0.999  # EMA of params used for evaluation (with a 1/(1+step) warm-up)
     train.log_every = 50  # steps between progress lines and scalar summaries
-    train.eval_every = 350  # steps between validation runs (and at the end)
-    train.checkpoint_every = 350  # steps between checkpoints (and at the end)
+    train.eval_every = 250  # steps between validation runs (and at the end)
+    train.checkpoint_every = 250  # steps between checkpoints (and at the end)
     train.keep_checkpoints = 2  # checkpoints kept on disk
     train.async_checkpointing = True  # write checkpoints in the background
 

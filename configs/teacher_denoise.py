@@ -27,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.noise_sigma = 25.0
     config.data.val_crop = 0  # full 481x321 images
     config.data.val_count = 0  # all 68
-    config.train.num_steps = 3000
+    config.train.num_steps = 2000
     config.train.eval_every = 1000
     config.train.checkpoint_every = 500
     return config
