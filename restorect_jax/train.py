@@ -196,18 +196,26 @@ def build_step_functions(
 
 
 class _StopSignal:
-    """Turns SIGTERM (a pre-empted or killed job) into a flag the loop checks between steps."""
+    """Turns SIGTERM (a pre-empted or killed job) into a flag the loop checks between steps.
+
+    `restore()` puts the previous handler back when the run ends.
+    """
 
     def __init__(self):
         self.requested = False
+        self._previous = None
         try:
-            signal.signal(signal.SIGTERM, self._handle)
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
         except ValueError:  # not the main thread: nobody can deliver the signal to us anyway
             pass
 
     def _handle(self, signum, frame):
         del signum, frame
         self.requested = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 def _setup_compilation_cache(config: ml_collections.ConfigDict) -> None:
@@ -422,6 +430,7 @@ def train_and_evaluate(
     finally:
         checkpointer.close()
         writer.close()
+        stop_signal.restore()
 
     result = {"step": step, **last_scores}
     if jax.process_index() == 0 and last_scores:

@@ -1,7 +1,9 @@
 """The training loop: sharded step equivalence, resume, checkpoints, metrics, NaN stop."""
 
 import json
+import os
 import pathlib
+import signal
 import subprocess
 import sys
 
@@ -171,3 +173,20 @@ def test_command_line_runs_with_overrides_and_resumes(tmp_path):
         timeout=600,
     )
     assert bad.returncode != 0 and "config.data.patch_size=20" in bad.stderr
+
+
+def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, monkeypatch):
+    config = _smoke_config(tmp_path)
+    workdir = tmp_path / "run"
+    write_scalars = writers.MetricWriter.write_scalars
+    handler_before = signal.getsignal(signal.SIGTERM)
+
+    def write_then_get_killed(self, step, scalars):
+        write_scalars(self, step, scalars)
+        os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler pre-empting the job would
+
+    monkeypatch.setattr(writers.MetricWriter, "write_scalars", write_then_get_killed)
+    result = train.train_and_evaluate(config, workdir)
+    assert result["step"] == config.train.log_every
+    assert checkpoint_lib.load_state(workdir / "checkpoints")[0] == config.train.log_every
+    assert signal.getsignal(signal.SIGTERM) is handler_before
