@@ -27,6 +27,8 @@ def get_config() -> ml_collections.ConfigDict:
     model.prior_features = 16  # width of the prior encoders' residual blocks (paper: 64)
     model.prior_res_blocks = 2  # residual blocks per prior encoder (paper: 5)
     model.decomp_features = 16  # width of the Retinex decomposition network (paper: 32)
+    # Decomposition output: "sigmoid" keeps R, L in (0, 1) and L > 0; "relu" as in the paper's code.
+    model.decomp_output_activation = "sigmoid"
     model.head_features = 16  # width of the auxiliary Retinex heads (paper: 64)
 
     config.data = data = ml_collections.ConfigDict()

@@ -27,7 +27,10 @@ def main(argv: list[str]) -> None:
     logging.info(
         "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
-    train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+    result = train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+    if result["preempted"]:
+        # 128 + SIGTERM, as if the signal had ended the process: schedulers see an unfinished job.
+        raise SystemExit(143)
 
 
 if __name__ == "__main__":

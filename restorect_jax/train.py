@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
 
 from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import config_lib
@@ -218,6 +219,14 @@ class _StopSignal:
             signal.signal(signal.SIGTERM, self._previous)
 
 
+def _requested_on_any_process(requested: bool) -> bool:
+    """True on every process if any process received the stop request."""
+    if jax.process_count() == 1:
+        return requested
+    flags = multihost_utils.process_allgather(np.asarray(requested))
+    return bool(np.any(flags))
+
+
 def _setup_compilation_cache(config: ml_collections.ConfigDict) -> None:
     if config.compilation_cache_dir and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         path = os.path.expanduser(config.compilation_cache_dir)
@@ -280,7 +289,8 @@ def train_and_evaluate(
         learning-rate schedule still follows `num_steps`, so re-running resumes the same run.
 
     Returns:
-      The last validation scores (`psnr`, `ssim`, `psnr_input`, `ssim_input`) and `step`.
+      The last validation scores (`psnr`, `ssim`, `psnr_input`, `ssim_input`), the `step`
+      reached, and `preempted` (True when a SIGTERM stopped the run early).
     """
     config_lib.validate(config)
     _setup_compilation_cache(config)
@@ -301,6 +311,11 @@ def train_and_evaluate(
     batch_sharding = sharding_lib.batch_sharding(mesh)
     replicated = sharding_lib.replicated(mesh)
 
+    if train_config.batch_size % jax.process_count():
+        raise ValueError(
+            f"config.train.batch_size={train_config.batch_size} must be a multiple of the "
+            f"{jax.process_count()} processes."
+        )
     local_batch_size = train_config.batch_size // jax.process_count()
     train_iter = data_lib.make_train_iterator(
         config.data,
@@ -348,23 +363,29 @@ def train_and_evaluate(
             dict(mesh.shape),
         )
     last_scores: dict[str, float] = {}
+    preempted = False
     pending: list[tuple[int, dict]] = []
     interval_start, interval_first_step = time.perf_counter(), step
 
     last_saved = [latest]
+
+    # The data position that goes with `state`: recorded after each completed step, so an
+    # interrupt between fetching a batch and finishing its step cannot pair them wrongly.
+    data_state = train_iter.get_state()
 
     def save_checkpoint() -> None:
         """Checkpoints the current state (once per step), after checking the pending losses."""
         _check_finite(pending, checkpointer)
         at_step = int(jax.device_get(state.step))
         if at_step != last_saved[0]:
-            checkpointer.save(at_step, state, train_iter.get_state())
+            checkpointer.save(at_step, state, data_state)
             last_saved[0] = at_step
 
     try:
         while step < end_step:
             batch = sharding_lib.global_batch(next(train_iter), batch_sharding)
             state, step_metrics = step_fn(state, batch, frozen)
+            data_state = train_iter.get_state()
             pending.append((step, step_metrics))
             step += 1
 
@@ -389,6 +410,8 @@ def train_and_evaluate(
                     _format_duration((train_config.num_steps - step) / max(steps_per_sec, 1e-9)),
                 )
                 interval_start, interval_first_step = time.perf_counter(), step
+                # SIGTERM is acted on at log steps, where every process takes the same decision.
+                preempted = _requested_on_any_process(stop_signal.requested)
 
             if step % train_config.eval_every == 0 or step == train_config.num_steps:
                 last_scores, restored = evaluate(predict_fn, state.ema_params, frozen, val_images)
@@ -412,27 +435,30 @@ def train_and_evaluate(
                     workdir / "samples" / f"step_{step:07d}.png", writers.image_grid(rows)
                 )
 
-            if (
-                step % train_config.checkpoint_every == 0
-                or step == end_step
-                or stop_signal.requested
-            ):
+            if step % train_config.checkpoint_every == 0 or step == end_step or preempted:
                 save_checkpoint()
-            if stop_signal.requested:
+            if preempted:
                 logging.warning(
                     "SIGTERM received: stopped at step %d after saving a checkpoint.", step
                 )
                 break
     except KeyboardInterrupt:
         logging.warning("Interrupted at step %d: saving a checkpoint before exiting.", step)
-        save_checkpoint()
+        try:
+            save_checkpoint()
+        except RuntimeError as error:  # interrupted inside a step, after the state was donated
+            logging.error(
+                "Could not save the interrupted state (%s); newest checkpoint: step %s.",
+                error,
+                checkpointer.latest_step(),
+            )
         raise
     finally:
         checkpointer.close()
         writer.close()
         stop_signal.restore()
 
-    result = {"step": step, **last_scores}
+    result = {"step": step, "preempted": preempted, **last_scores}
     if jax.process_index() == 0 and last_scores:
         (workdir / "final_metrics.json").write_text(json.dumps(result, indent=2))
     return result

@@ -14,6 +14,7 @@ import pytest
 
 from configs import smoke
 from restorect_jax import checkpoint as checkpoint_lib
+from restorect_jax import methods
 from restorect_jax import sharding as sharding_lib
 from restorect_jax import train
 from restorect_jax import writers
@@ -89,9 +90,9 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     config.train.eval_every = 100  # only the final evaluation
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
 
-    first = train.train_and_evaluate(config, interrupted, stop_at=3)
-    assert first["step"] == 3
-    assert checkpoint_lib.load_state(interrupted / "checkpoints")[0] == 3
+    first = train.train_and_evaluate(config, interrupted, stop_at=4)  # between periodic saves
+    assert first["step"] == 4
+    assert checkpoint_lib.load_state(interrupted / "checkpoints")[0] == 4
     train.train_and_evaluate(config, interrupted)
     train.train_and_evaluate(config, straight)
 
@@ -187,6 +188,60 @@ def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, monkeypatch):
 
     monkeypatch.setattr(writers.MetricWriter, "write_scalars", write_then_get_killed)
     result = train.train_and_evaluate(config, workdir)
-    assert result["step"] == config.train.log_every
+    assert result["step"] == config.train.log_every and result["preempted"]
     assert checkpoint_lib.load_state(workdir / "checkpoints")[0] == config.train.log_every
     assert signal.getsignal(signal.SIGTERM) is handler_before
+
+
+class _LinearMethod(methods.Method):
+    """A one-weight model, `restored = w * lq`, so a step's effect can be computed by hand."""
+
+    def init_params(self, rng, batch):
+        return {"w": jnp.ones((1, 1))}
+
+    def loss(self, params, frozen, batch, rng):
+        return jnp.mean((params["w"][0, 0] * batch["lq"] - batch["gt"]) ** 2), {}
+
+    def predict(self, params, frozen, batch):
+        return params["w"][0, 0] * batch["lq"]
+
+
+def _linear_step_functions(tmp_path):
+    config = _smoke_config(tmp_path)
+    config.train.grad_clip_norm = 0.0
+    config.train.weight_decay = 0.0
+    config.train.warmup_steps = 0  # the warm-up starts at learning rate 0: no first update
+    config.mesh.data = 1
+    mesh = sharding_lib.create_mesh(config.mesh, jax.devices()[:1])
+    example = {"lq": jnp.ones((2, 2, 2, 3)), "gt": jnp.ones((2, 2, 2, 3))}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(methods._METHODS, "linear", _LinearMethod)
+        config.method = "linear"
+        return train.build_step_functions(config, mesh, example), example
+
+
+def test_ema_follows_the_warm_up_decay(tmp_path):
+    steps, example = _linear_step_functions(tmp_path)
+    state = steps.init(jax.random.PRNGKey(0), example)
+    batch = {"lq": jnp.ones((2, 2, 2, 3)), "gt": jnp.full((2, 2, 2, 3), 3.0)}
+    new_state, _ = steps.train_step(state, batch, {})
+    w0, w1 = 1.0, float(new_state.params["w"][0, 0])
+    assert w1 > w0  # moved towards gt / lq = 3
+    # Step 0 uses decay min(0.999, 1/10) = 0.1: ema = 0.1 * w0 + 0.9 * w1.
+    np.testing.assert_allclose(new_state.ema_params["w"][0, 0], 0.1 * w0 + 0.9 * w1, rtol=1e-6)
+    np.testing.assert_allclose(train.ema_decay_at(jnp.asarray(990), 0.999), 0.991, rtol=1e-6)
+    np.testing.assert_allclose(train.ema_decay_at(jnp.asarray(10**6), 0.999), 0.999)
+
+
+def test_non_finite_step_leaves_the_state_untouched_and_training_continues(tmp_path):
+    steps, example = _linear_step_functions(tmp_path)
+    state = steps.init(jax.random.PRNGKey(0), example)
+    good = {"lq": jnp.ones((2, 2, 2, 3)), "gt": jnp.full((2, 2, 2, 3), 3.0)}
+    bad = {"lq": jnp.full((2, 2, 2, 3), jnp.nan), "gt": good["gt"]}
+    state, _ = steps.train_step(state, good, {})
+    before = jax.device_get(state)
+    state, metrics = steps.train_step(state, bad, {})
+    assert not bool(metrics["finite"])
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(state), before)
+    state, metrics = steps.train_step(state, good, {})
+    assert bool(metrics["finite"]) and int(state.step) == 2

@@ -19,11 +19,20 @@ heads follow the decomposition network, which learns from its own terms only.
 """
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from restorect_jax import losses
 from restorect_jax import models
 from restorect_jax.methods.base import Batch, Method, PyTree
+
+
+def _clip_straight_through(image: jax.Array) -> jax.Array:
+    """Clips to [0, 1] in the forward pass and passes gradients through unchanged.
+
+    The HVI transform assumes RGB in [0, 1] (saturation and sin(pi I / 2) misbehave outside).
+    """
+    return image + jax.lax.stop_gradient(jnp.clip(image, 0.0, 1.0) - image)
 
 
 def model_from_config(model_config: ml_collections.ConfigDict):
@@ -61,7 +70,7 @@ class TeacherMethod(Method):
                 losses.retinex_head_loss(*out.retinex_enc, sg(r_lq), sg(l_lq), lq)[0]
                 + losses.retinex_head_loss(*out.retinex_dec, sg(r_gt), sg(l_gt), gt)[0]
             ),
-            "hvi": losses.hvi_colour_loss(out.restored, gt, out.hvi_k),
+            "hvi": losses.hvi_colour_loss(_clip_straight_through(out.restored), gt, out.hvi_k),
             "decomposition": (
                 losses.retinex_reconstruction_loss(r_lq, l_lq, lq)
                 + losses.retinex_reconstruction_loss(r_gt, l_gt, gt)
