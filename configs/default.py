@@ -72,6 +72,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.train = train = ml_collections.ConfigDict()
     train.batch_size = 4  # global batch, split over the mesh's data axis
     train.num_steps = 500  # optimiser steps
+    # Progressive training: later stages ((start_step, patch_size, batch_size), ...) after the
+    # first (data.patch_size, train.batch_size); e.g. the paper grows crops from 192 to 512.
+    train.progressive = ()
     train.learning_rate = 2e-3  # peak learning rate (paper: 2e-4 at paper scale)
     train.warmup_steps = 50  # linear warm-up before the cosine decay
     train.end_learning_rate_factor = 0.01  # cosine decays to this fraction of the peak

@@ -52,6 +52,24 @@ def validate(config: ml_collections.ConfigDict) -> None:
         train.grad_clip_norm >= 0, "train.grad_clip_norm", train.grad_clip_norm, "must be >= 0"
     )
 
+    previous_start = 0
+    for stage in train.progressive:
+        _require(
+            len(stage) == 3,
+            "train.progressive",
+            train.progressive,
+            "entries must be (start_step, patch_size, batch_size)",
+        )
+        start, patch, batch = stage
+        _require(
+            previous_start < start < train.num_steps and patch % 8 == 0 and patch > 0 and batch > 0,
+            "train.progressive",
+            train.progressive,
+            "needs increasing start steps in (0, train.num_steps), patch sizes that are positive "
+            "multiples of 8 and positive batch sizes",
+        )
+        previous_start = start
+
     data = config.data
     _require(data.source in _SOURCES, "data.source", data.source, f"must be one of {_SOURCES}")
     _require(

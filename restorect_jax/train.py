@@ -265,6 +265,49 @@ def evaluate(
     return {key: float(np.mean(values)) for key, values in scores.items()}, restored_images
 
 
+class PatchSchedule:
+    """Progressive training (METHODS.md 1.6): larger crops, smaller batches as training goes.
+
+    Stage 0 is `(0, data.patch_size, train.batch_size)`; `train.progressive` lists the later
+    stages as `(start_step, patch_size, batch_size)`. Each stage has its own data iterator,
+    seeded with `seed + stage`; a checkpoint's data position belongs to the stage of its step.
+    """
+
+    def __init__(self, config: ml_collections.ConfigDict, data_parallel: int):
+        self._config = config
+        self.stages = ((0, config.data.patch_size, config.train.batch_size),) + tuple(
+            tuple(stage) for stage in config.train.progressive
+        )
+        for index, (_, _, batch_size) in enumerate(self.stages):
+            key = "config.train.batch_size" if index == 0 else "config.train.progressive"
+            for divisor, what in (
+                (data_parallel, "devices on the data axis"),
+                (jax.process_count(), "processes"),
+            ):
+                if batch_size % divisor:
+                    raise ValueError(
+                        f"{key}: batch size {batch_size} must be a multiple of the {divisor} "
+                        f"{what}."
+                    )
+
+    def stage_at(self, step: int) -> int:
+        """Index of the stage that step `step` (0-based) trains in."""
+        return max(index for index, stage in enumerate(self.stages) if stage[0] <= step)
+
+    def iterator(self, stage: int):
+        """A fresh data iterator of this process for `stage`."""
+        _, patch_size, batch_size = self.stages[stage]
+        data_config = self._config.data.copy_and_resolve_references()
+        data_config.patch_size = patch_size
+        return data_lib.make_train_iterator(
+            data_config,
+            batch_size=batch_size // jax.process_count(),
+            seed=self._config.seed + stage,
+            shard_index=jax.process_index(),
+            shard_count=jax.process_count(),
+        )
+
+
 def _check_finite(pending: list[tuple[int, dict]], checkpointer: checkpoint_lib.Checkpointer):
     """Raises NonFiniteLossError naming the first bad step among `pending` (step, metrics)."""
     for step, metrics in pending:
@@ -303,27 +346,10 @@ def train_and_evaluate(
 
     mesh = sharding_lib.create_mesh(config.mesh)
     data_parallel = mesh.shape[sharding_lib.DATA_AXIS]
-    if train_config.batch_size % data_parallel:
-        raise ValueError(
-            f"config.train.batch_size={train_config.batch_size} must be a multiple of "
-            f"the mesh's data axis ({data_parallel} devices)."
-        )
     batch_sharding = sharding_lib.batch_sharding(mesh)
     replicated = sharding_lib.replicated(mesh)
 
-    if train_config.batch_size % jax.process_count():
-        raise ValueError(
-            f"config.train.batch_size={train_config.batch_size} must be a multiple of the "
-            f"{jax.process_count()} processes."
-        )
-    local_batch_size = train_config.batch_size // jax.process_count()
-    train_iter = data_lib.make_train_iterator(
-        config.data,
-        batch_size=local_batch_size,
-        seed=config.seed,
-        shard_index=jax.process_index(),
-        shard_count=jax.process_count(),
-    )
+    schedule = PatchSchedule(config, data_parallel)
     # Parameter shapes do not depend on the image size: a tiny example keeps init cheap.
     example = {key: jnp.zeros((1, 16, 16, 3), jnp.float32) for key in ("lq", "gt")}
 
@@ -335,6 +361,8 @@ def train_and_evaluate(
         async_save=train_config.async_checkpointing,
     )
     latest = checkpointer.latest_step()
+    stage = schedule.stage_at(latest or 0)
+    train_iter = schedule.iterator(stage)
     if latest is not None:
         state, data_state = checkpointer.restore(
             latest, checkpoint_lib.abstract_with_shardings(steps.abstract_state, state_sharding)
@@ -388,6 +416,11 @@ def train_and_evaluate(
             data_state = train_iter.get_state()
             pending.append((step, step_metrics))
             step += 1
+            if schedule.stage_at(step) != stage:
+                stage = schedule.stage_at(step)
+                train_iter = schedule.iterator(stage)
+                data_state = train_iter.get_state()
+                logging.info("step %d: progressive training stage %s", step, schedule.stages[stage])
 
             if step % train_config.log_every == 0 or step == end_step:
                 _check_finite(pending, checkpointer)

@@ -88,6 +88,7 @@ def test_train_and_evaluate_writes_checkpoint_metrics_and_samples(tmp_path):
 def test_resume_matches_uninterrupted_run(tmp_path):
     config = _smoke_config(tmp_path)
     config.train.eval_every = 100  # only the final evaluation
+    config.train.progressive = ((4, 32, 8),)  # a new stage exactly where the first run stops
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
 
     first = train.train_and_evaluate(config, interrupted, stop_at=4)  # between periodic saves
@@ -128,6 +129,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         ("data.patch_size", 20, "config.data.patch_size"),
         ("data.degradation", "blur", "config.data.degradation"),
         ("model.num_heads", (1, 3, 2, 2), "config.model.num_heads"),
+        ("train.progressive", ((3, 30, 8),), "config.train.progressive"),
     ],
 )
 def test_config_validation_names_the_key(tmp_path, key, value, message):
@@ -141,7 +143,7 @@ def test_config_validation_names_the_key(tmp_path, key, value, message):
 def test_batch_not_divisible_by_mesh_is_rejected(tmp_path):
     config = _smoke_config(tmp_path)
     config.train.batch_size = 6
-    with pytest.raises(ValueError, match=r"config\.train\.batch_size=6"):
+    with pytest.raises(ValueError, match=r"config\.train\.batch_size: batch size 6 .* 8 dev"):
         train.train_and_evaluate(config, tmp_path / "run")
 
 
