@@ -245,5 +245,9 @@ def build_image_folder(
     spec = FolderSpec(Path(folder), paired, lq_subdir, gt_subdir)
     builder = ImageFolderBuilder(spec=spec, data_dir=tfds_dir)
     with _quiet_tfds():
-        builder.download_and_prepare(download_dir=Path(tfds_dir) / "downloads")
+        # Local files only: TFDS's "download" step reads nothing from the network here.
+        scratch_dir = Path(tfds_dir) / "downloads"
+        builder.download_and_prepare(
+            download_dir=scratch_dir,
+        )
     return builder
