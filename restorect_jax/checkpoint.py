@@ -62,21 +62,30 @@ class Checkpointer:
 def load_state(directory: str | pathlib.Path, step: int | None = None) -> tuple[int, dict]:
     """Reads a saved train state as nested dicts of numpy arrays (for evaluation or a teacher).
 
+    Works whatever mesh wrote the checkpoint: every array is restored onto one local device.
     Returns `(step, state)` where state has the keys of `train.TrainState` (`params`,
     `ema_params`, ...). `step=None` takes the newest checkpoint.
     """
     directory = pathlib.Path(directory).absolute()
     if not directory.exists():
         raise FileNotFoundError(f"No checkpoint directory at {directory}")
+    handlers = {"state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()}
     with ocp.CheckpointManager(
         directory,
         options=ocp.CheckpointManagerOptions(read_only=True),
-        item_names=("state", "data"),
+        item_handlers=handlers,
     ) as manager:
         step = manager.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"No checkpoint in {directory}")
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        abstract = jax.tree.map(
+            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+            manager.item_metadata(step)["state"],
+        )
+        restored = manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+        )
     return step, jax.device_get(restored["state"])
 
 

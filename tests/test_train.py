@@ -83,6 +83,30 @@ def test_train_and_evaluate_writes_checkpoint_metrics_and_samples(tmp_path):
     step, state = checkpoint_lib.load_state(workdir / "checkpoints")
     assert step == 6 and int(state["step"]) == 6
     assert set(state) == {"step", "params", "ema_params", "opt_state"}
+    _assert_loads_on_one_device(workdir / "checkpoints", state)
+
+
+def _assert_loads_on_one_device(checkpoints, state):
+    """A checkpoint written on the 8-device mesh loads in a process with a single device."""
+    script = (
+        "import sys, jax, numpy as np; from restorect_jax import checkpoint;"
+        "step, state = checkpoint.load_state(sys.argv[1]);"
+        "assert jax.device_count() == 1, jax.devices();"
+        "print(step, float(sum(np.sum(x) for x in jax.tree.leaves(state['params']))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(checkpoints)],
+        env={**os.environ, "XLA_FLAGS": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+    )
+    step, total = out.stdout.split()
+    assert int(step) == 6
+    expected = float(sum(np.sum(x) for x in jax.tree.leaves(state["params"])))
+    np.testing.assert_allclose(float(total), expected, rtol=1e-6)
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
