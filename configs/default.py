@@ -68,6 +68,12 @@ def get_config() -> ml_collections.ConfigDict:
         0.1  # weight of the smoothness term inside the decomposition loss
     )
     loss.diffusion = 0.05  # anisotropic-diffusion texture term
+    # Train the HVI exponent k and the diffusion edge scale s (METHODS 1.5)? Their only gradient
+    # comes from the term they scale, which they shrink by running to a bound: measured on the
+    # default job, s hit its floor 0.01 by step 250 and the diffusion term fell to 4e-4. Off
+    # keeps them at their initial values (k = 1, s = 0.1).
+    loss.learn_hvi_k = False
+    loss.learn_diffusion_scale = False
 
     config.train = train = ml_collections.ConfigDict()
     train.batch_size = 4  # global batch, split over the mesh's data axis

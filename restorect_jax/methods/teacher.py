@@ -64,13 +64,18 @@ class TeacherMethod(Method):
         r_lq, l_lq = out.decomp_lq
         r_gt, l_gt = out.decomp_gt
         sg = jax.lax.stop_gradient
+        # Learned only by the terms they scale, k and s run to their bounds (see configs).
+        hvi_k = out.hvi_k if weights.learn_hvi_k else sg(out.hvi_k)
+        diffusion_scale = (
+            out.diffusion_scale if weights.learn_diffusion_scale else sg(out.diffusion_scale)
+        )
         terms = {
             "l1": losses.l1_loss(out.restored, gt),
             "retinex_head": (
                 losses.retinex_head_loss(*out.retinex_enc, sg(r_lq), sg(l_lq), lq)[0]
                 + losses.retinex_head_loss(*out.retinex_dec, sg(r_gt), sg(l_gt), gt)[0]
             ),
-            "hvi": losses.hvi_colour_loss(_clip_straight_through(out.restored), gt, out.hvi_k),
+            "hvi": losses.hvi_colour_loss(_clip_straight_through(out.restored), gt, hvi_k),
             "decomposition": (
                 losses.retinex_reconstruction_loss(r_lq, l_lq, lq)
                 + losses.retinex_reconstruction_loss(r_gt, l_gt, gt)
@@ -81,7 +86,7 @@ class TeacherMethod(Method):
                     + losses.illumination_smoothness_loss(l_gt)
                 )
             ),
-            "diffusion": losses.diffusion_texture_loss(gt, r_gt, out.diffusion_scale),
+            "diffusion": losses.diffusion_texture_loss(gt, r_gt, diffusion_scale),
         }
         total = sum(weights[name] * value for name, value in terms.items())
         terms["hvi_k"] = out.hvi_k
