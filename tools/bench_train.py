@@ -51,7 +51,7 @@ def bench_config(name: str, num_steps: int) -> dict:
     compiled = steps.train_step.lower(state, batch, frozen).compile()
     compile_seconds = time.perf_counter() - start
 
-    state, _ = _timed(lambda: compiled(state, batch, frozen))  # warm-up
+    (state, _), _ = _timed(lambda: compiled(state, batch, frozen))  # warm-up
     start = time.perf_counter()
     for _ in range(num_steps):
         state, metrics = compiled(state, batch, frozen)
