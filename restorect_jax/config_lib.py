@@ -4,6 +4,8 @@ import ml_collections
 
 _DEGRADATIONS = ("awgn", "lowlight", "none")
 _SOURCES = ("embedded", "folder")
+_DISTILL_MODES = ("restorect", "feature_mse", "none")
+_SOLVERS = ("euler", "heun", "rk4")
 
 
 def _require(condition: bool, key: str, value, expectation: str) -> None:
@@ -140,6 +142,61 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"must be in (0, model.prior_dim={model.prior_dim})",
     )
 
+    if config.method == "restorect":
+        _validate_distillation(config)
+
     mesh = config.mesh
     _require(mesh.data == -1 or mesh.data > 0, "mesh.data", mesh.data, "must be -1 or positive")
     _require(mesh.model > 0, "mesh.model", mesh.model, "must be positive")
+
+
+def _validate_distillation(config: ml_collections.ConfigDict) -> None:
+    """Checks the keys of a RestoRect student run (configs/restorect_common.py)."""
+    for key in ("distill", "teacher.workdir", "flow.num_steps", "train.phase1_steps"):
+        _lookup(config, key)
+    _require(
+        config.distill in _DISTILL_MODES,
+        "distill",
+        config.distill,
+        f"must be one of {_DISTILL_MODES}",
+    )
+    if config.distill != "none":
+        _require(
+            bool(config.teacher.workdir),
+            "teacher.workdir",
+            config.teacher.workdir,
+            f"must name a trained teacher run for distill={config.distill!r}",
+        )
+    _positive_int(config, "flow.num_steps")
+    _require(
+        config.flow.solver in _SOLVERS,
+        "flow.solver",
+        config.flow.solver,
+        f"must be one of {_SOLVERS}",
+    )
+    phase1 = config.train.phase1_steps
+    _require(
+        isinstance(phase1, int) and 0 <= phase1 < config.train.num_steps,
+        "train.phase1_steps",
+        phase1,
+        f"must be an integer in [0, train.num_steps={config.train.num_steps})",
+    )
+    loss = config.loss
+    _require(
+        len(loss.flex_feature_weights) == 4,
+        "loss.flex_feature_weights",
+        loss.flex_feature_weights,
+        "needs 4 weights (decoder levels 3, 2, 1, refinement)",
+    )
+    _require(
+        len(loss.flex_prior_weights) == 2,
+        "loss.flex_prior_weights",
+        loss.flex_prior_weights,
+        "needs 2 weights (z_img, z_rex)",
+    )
+    _require(
+        0 < loss.flex_percentile <= 100,
+        "loss.flex_percentile",
+        loss.flex_percentile,
+        "must be in (0, 100]",
+    )

@@ -187,6 +187,38 @@ def illumination_smoothness_loss(illumination: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(w * dx) + jnp.square(w * dy))
 
 
+def decomposition_loss(
+    decomp_lq: tuple[jax.Array, jax.Array],
+    decomp_gt: tuple[jax.Array, jax.Array],
+    lq: jax.Array,
+    gt: jax.Array,
+    smoothness_weight: float,
+) -> jax.Array:
+    """The Retinex decomposition terms (METHODS 1.5) on a degraded/clean pair:
+
+      |R_lq L_lq - LQ| + |R_gt L_gt - GT| + |R_lq - R_gt|
+      + smoothness_weight * (smooth(L_lq) + smooth(L_gt))
+    with `decomp_* = (R (B, H, W, 3), L (B, H, W, 1))`. Returns a scalar.
+    """
+    (r_lq, l_lq), (r_gt, l_gt) = decomp_lq, decomp_gt
+    return (
+        retinex_reconstruction_loss(r_lq, l_lq, lq)
+        + retinex_reconstruction_loss(r_gt, l_gt, gt)
+        + reflectance_consistency_loss(r_lq, r_gt)
+        + smoothness_weight
+        * (illumination_smoothness_loss(l_lq) + illumination_smoothness_loss(l_gt))
+    )
+
+
+def clip_straight_through(image: jax.Array) -> jax.Array:
+    """Clips to [0, 1] in the forward pass and passes gradients through unchanged.
+
+    For the HVI transform, which assumes RGB in [0, 1] (saturation and sin(pi I / 2) misbehave
+    outside).
+    """
+    return image + jax.lax.stop_gradient(jnp.clip(image, 0.0, 1.0) - image)
+
+
 def retinex_head_loss(
     reflectance_hat: jax.Array,
     illumination_hat: jax.Array,

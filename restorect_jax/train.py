@@ -102,25 +102,37 @@ def _all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
+def _zero_where_frozen(tree: Any, mask: Any) -> Any:
+    """`tree` with the leaves whose (Python bool) mask entry is False replaced by zeros."""
+    return jax.tree.map(lambda leaf, keep: leaf if keep else jnp.zeros_like(leaf), tree, mask)
+
+
 def train_step(
     state: TrainState,
     batch: dict[str, jax.Array],
     frozen: Any,
+    phase: str = "train",
     *,
     method: methods.Method,
     optimizer: optax.GradientTransformation,
     ema_decay: float,
     base_rng: jax.Array,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One optimiser step on `batch`; the update is skipped when loss or gradients are not finite.
+    """One optimiser step of `phase` on `batch`; skipped when loss or gradients are not finite.
 
     The step's randomness is `fold_in(base_rng, step)`, so it does not depend on how the run was
-    split into resumed pieces.
+    split into resumed pieces. Leaves that `method.trainable` marks frozen in this phase get zero
+    gradient and zero update (no weight decay either).
     """
     rng = jax.random.fold_in(base_rng, state.step)
-    grad_fn = jax.value_and_grad(method.loss, has_aux=True)
+    grad_fn = jax.value_and_grad(functools.partial(method.loss, phase=phase), has_aux=True)
     (loss, components), grads = grad_fn(state.params, frozen, batch, rng)
+    mask = method.trainable(state.params, phase)
+    if mask is not None:
+        grads = _zero_where_frozen(grads, mask)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    if mask is not None:
+        updates = _zero_where_frozen(updates, mask)
     params = optax.apply_updates(state.params, updates)
     ema_params = optax.incremental_update(
         params, state.ema_params, step_size=1.0 - ema_decay_at(state.step, ema_decay)
@@ -145,7 +157,8 @@ class StepFunctions:
 
     method: methods.Method
     init: Callable  # (rng, example_batch) -> TrainState, sharded
-    train_step: Callable  # (state, batch, frozen) -> (state, metrics); donates the state
+    # (state, batch, frozen, phase) -> (state, metrics); donates the state, compiles per phase.
+    train_step: Callable
     abstract_state: Any  # ShapeDtypeStructs of the TrainState
     state_sharding: Any  # NamedSharding per TrainState leaf
 
@@ -158,7 +171,8 @@ def build_step_functions(
     `example_batch` only fixes the parameter shapes (any small image size will do).
 
     The state is replicated, the batch split along the mesh's data axis, frozen inputs
-    replicated; the train step donates the incoming state.
+    replicated; the train step donates the incoming state. Its fourth argument, the phase name
+    (`method.phase_at(step)`), is static: each phase compiles once.
     """
     method = methods.get_method(config.method)(config)
     optimizer = make_optimizer(config.train)
@@ -176,6 +190,7 @@ def build_step_functions(
         ),
         in_shardings=(state_sharding, sharding_lib.batch_sharding(mesh), replicated),
         out_shardings=(state_sharding, replicated),
+        static_argnums=(3,),
         donate_argnums=(0,),
     )
     # Init runs once: compiling it without backend optimisation saves most of its compile time.
@@ -412,7 +427,7 @@ def train_and_evaluate(
     try:
         while step < end_step:
             batch = sharding_lib.global_batch(next(train_iter), batch_sharding)
-            state, step_metrics = step_fn(state, batch, frozen)
+            state, step_metrics = step_fn(state, batch, frozen, method.phase_at(step))
             data_state = train_iter.get_state()
             pending.append((step, step_metrics))
             step += 1
@@ -424,10 +439,11 @@ def train_and_evaluate(
 
             if step % train_config.log_every == 0 or step == end_step:
                 _check_finite(pending, checkpointer)
+                # Phases log different terms: each is averaged over the steps that have it.
+                keys = dict.fromkeys(key for _, m in pending for key in m if key != "finite")
                 means = {
-                    key: float(np.mean([jax.device_get(m[key]) for _, m in pending]))
-                    for key in pending[-1][1]
-                    if key != "finite"
+                    key: float(np.mean([jax.device_get(m[key]) for _, m in pending if key in m]))
+                    for key in keys
                 }
                 pending.clear()
                 elapsed = time.perf_counter() - interval_start

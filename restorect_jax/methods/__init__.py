@@ -1,10 +1,12 @@
 """Training methods, by config name (`config.method`)."""
 
-from restorect_jax.methods.base import Method
+from restorect_jax.methods.base import Method, model_from_config
+from restorect_jax.methods.restorect import RestoRectMethod
 from restorect_jax.methods.teacher import TeacherMethod
 
 _METHODS: dict[str, type[Method]] = {
     "teacher": TeacherMethod,
+    "restorect": RestoRectMethod,
 }
 
 
@@ -15,4 +17,4 @@ def get_method(name: str) -> type[Method]:
     return _METHODS[name]
 
 
-__all__ = ["Method", "TeacherMethod", "get_method"]
+__all__ = ["Method", "RestoRectMethod", "TeacherMethod", "get_method", "model_from_config"]

@@ -19,29 +19,10 @@ heads follow the decomposition network, which learns from its own terms only.
 """
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from restorect_jax import losses
-from restorect_jax import models
-from restorect_jax.methods.base import Batch, Method, PyTree
-
-
-def _clip_straight_through(image: jax.Array) -> jax.Array:
-    """Clips to [0, 1] in the forward pass and passes gradients through unchanged.
-
-    The HVI transform assumes RGB in [0, 1] (saturation and sin(pi I / 2) misbehave outside).
-    """
-    return image + jax.lax.stop_gradient(jnp.clip(image, 0.0, 1.0) - image)
-
-
-def model_from_config(model_config: ml_collections.ConfigDict):
-    """The registry model named `model_config.name`, built with the config's other fields."""
-    kwargs = {key: value for key, value in model_config.items() if key != "name"}
-    for key, value in kwargs.items():
-        if isinstance(value, list):
-            kwargs[key] = tuple(value)
-    return models.get_model(model_config.name, **kwargs)
+from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
 
 
 class TeacherMethod(Method):
@@ -55,9 +36,9 @@ class TeacherMethod(Method):
         return self.model.init(rng, batch["lq"], batch["gt"])
 
     def loss(
-        self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array
+        self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array, phase: str = "train"
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        del frozen, rng  # the teacher has no frozen inputs and no stochastic terms
+        del frozen, rng, phase  # no frozen inputs, no stochastic terms, one phase
         weights = self.config.loss
         lq, gt = batch["lq"], batch["gt"]
         out = self.model.apply(params, lq, gt)
@@ -75,16 +56,9 @@ class TeacherMethod(Method):
                 losses.retinex_head_loss(*out.retinex_enc, sg(r_lq), sg(l_lq), lq)[0]
                 + losses.retinex_head_loss(*out.retinex_dec, sg(r_gt), sg(l_gt), gt)[0]
             ),
-            "hvi": losses.hvi_colour_loss(_clip_straight_through(out.restored), gt, hvi_k),
-            "decomposition": (
-                losses.retinex_reconstruction_loss(r_lq, l_lq, lq)
-                + losses.retinex_reconstruction_loss(r_gt, l_gt, gt)
-                + losses.reflectance_consistency_loss(r_lq, r_gt)
-                + weights.illumination_smoothness
-                * (
-                    losses.illumination_smoothness_loss(l_lq)
-                    + losses.illumination_smoothness_loss(l_gt)
-                )
+            "hvi": losses.hvi_colour_loss(losses.clip_straight_through(out.restored), gt, hvi_k),
+            "decomposition": losses.decomposition_loss(
+                out.decomp_lq, out.decomp_gt, lq, gt, weights.illumination_smoothness
             ),
             "diffusion": losses.diffusion_texture_loss(gt, r_gt, diffusion_scale),
         }

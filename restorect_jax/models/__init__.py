@@ -13,6 +13,12 @@ import flax.linen as nn
 from restorect_jax.models.priors import PriorEncoder, RetinexPriorEncoder
 from restorect_jax.models.restorer import RestorerOutput, RGFormer
 from restorect_jax.models.retinex import DecompositionNet
+from restorect_jax.models.student import (
+    FeatureProjections,
+    RestoRectStudent,
+    StudentConditions,
+    VelocityPredictor,
+)
 from restorect_jax.models.teacher import RestoRectTeacher, TeacherOutput, TeacherPriors
 
 ModuleT = TypeVar("ModuleT", bound=type[nn.Module])
@@ -42,6 +48,7 @@ def get_model(name: str, **kwargs) -> nn.Module:
 for _name, _cls in (
     ("rgformer", RGFormer),
     ("restorect_teacher", RestoRectTeacher),
+    ("restorect_student", RestoRectStudent),
     ("decomposition", DecompositionNet),
     ("prior_encoder", PriorEncoder),
     ("retinex_prior_encoder", RetinexPriorEncoder),
@@ -50,13 +57,17 @@ for _name, _cls in (
 
 __all__ = [
     "DecompositionNet",
+    "FeatureProjections",
     "PriorEncoder",
     "RGFormer",
+    "RestoRectStudent",
     "RestoRectTeacher",
     "RestorerOutput",
     "RetinexPriorEncoder",
+    "StudentConditions",
     "TeacherOutput",
     "TeacherPriors",
+    "VelocityPredictor",
     "get_model",
     "register_model",
 ]

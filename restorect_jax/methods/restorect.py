@@ -1,0 +1,285 @@
+"""Stage S2 of RestoRect: a small student distilled from a frozen teacher (METHODS 1.2-1.6).
+
+`config.distill` picks what the student learns from the teacher:
+  "restorect":   the latent rectified flow generates the teacher's priors from the student's LQ-only
+                 conditions; FLEX aligns the projected student feature maps (decoder levels 3, 2,
+                 1 and refinement) and the sampled priors with the teacher's. Two phases:
+                 "flow" (the first `train.phase1_steps` steps) trains the decomposition,
+                 condition encoders and velocity predictors; "student" trains all of it.
+  "feature_mse": no flow (the conditions are the priors), MSE between the projected student
+                 features and the teacher's; one phase.
+  "none":        the same student alone, with the same reconstruction losses; no teacher.
+
+Loss terms (weights from `config.loss`); every student term is on LQ-only computations:
+  decomposition = |R_lq L_lq - LQ| + |R_gt L_gt - GT| + |R_lq - R_gt|
+                  + illumination_smoothness (smooth(L_lq) + smooth(L_gt))   (the student's D)
+  diffusion     = |A(GT; s) - A(R_gt; s)|, s = loss.diffusion_scale
+  velocity      = |v(x_t, t, c) - (e - z)|^2 for z = [z_img | z_rex] of the teacher
+  flex_prior    = FLEX([z_img, z_rex], sampled [z^_img, z^_rex]), weights loss.flex_prior_weights
+  prior_l1      = |z^ - z|, z^ sampled by the differentiable N-step integrator from noise
+  l1, retinex_head, hvi as for the teacher (head targets: the student's decompositions)
+  flex          = FLEX(teacher maps, projected student maps), weights loss.flex_feature_weights
+  feature_mse   = mean over the four maps of |P(S) - T|^2
+Phase "flow" weighs velocity by loss.velocity_phase1 and trains no restorer; phase "student"
+weighs it by loss.velocity. FLEX terms are multiplied by loss.flex (lambda).
+
+The teacher is read from `config.teacher.workdir` (its `config.json` and Orbax checkpoints); its
+EMA params come back from `frozen_params`, enter the step as an argument, and get no gradient.
+"""
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from restorect_jax import checkpoint as checkpoint_lib
+from restorect_jax import flow, losses
+from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
+from restorect_jax.models.student import FeatureProjections, StudentConditions
+from restorect_jax.models.teacher import RestoRectTeacher
+
+DISTILL_MODES = ("restorect", "feature_mse", "none")
+FEATURE_NAMES = ("dec3", "dec2", "dec1", "refine")
+FLOW_PHASE, STUDENT_PHASE = "flow", "student"
+# Student submodules trained in the flow phase (the restorer waits for phase "student").
+_FLOW_PHASE_MODULES = (
+    "decomposition",
+    "image_condition",
+    "retinex_condition",
+    "image_velocity",
+    "retinex_velocity",
+)
+
+
+def load_teacher(workdir: str | pathlib.Path, step: int = 0) -> tuple[RestoRectTeacher, PyTree]:
+    """The teacher model (from `<workdir>/config.json`) and its EMA params at `step` (0 = newest).
+
+    Raises FileNotFoundError / ValueError naming `config.teacher.workdir` when the folder is not a
+    finished teacher run.
+    """
+    workdir = pathlib.Path(workdir).expanduser()
+    config_path = workdir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"config.teacher.workdir={str(workdir)!r}: no config.json there; train a teacher "
+            "first (python -m restorect_jax.main --config configs/teacher_denoise.py --workdir DIR)"
+        )
+    teacher_config = json.loads(config_path.read_text())
+    if teacher_config.get("method") != "teacher":
+        raise ValueError(
+            f"config.teacher.workdir={str(workdir)!r} holds a {teacher_config.get('method')!r} run, "
+            "not a teacher"
+        )
+    model = model_from_config(teacher_config["model"])
+    try:
+        _, state = checkpoint_lib.load_state(workdir / "checkpoints", step or None)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"config.teacher.workdir={str(workdir)!r}: {error}") from error
+    return model, state["ema_params"]
+
+
+def sample_priors(
+    velocity_fn, noise: jax.Array, num_steps: int, solver: str, remat: bool = False
+) -> jax.Array:
+    """Integrates the prior flow from `noise` at t = 1 to t = 0 in `num_steps` uniform steps."""
+    return flow.integrate(velocity_fn, noise, flow.time_grid(num_steps), solver, remat)
+
+
+class RestoRectMethod(Method):
+    """Trains a RestoRectStudent from a frozen teacher, or alone (`config.distill`)."""
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        super().__init__(config)
+        self.distill = config.distill
+        if self.distill not in DISTILL_MODES:
+            raise ValueError(f"config.distill={self.distill!r} must be one of {DISTILL_MODES}")
+        model_config = config.model.copy_and_resolve_references()
+        model_config.use_flow = self.distill == "restorect"
+        self.student = model_from_config(model_config)
+        self.teacher, self._teacher_params = None, None
+        self.projections = None
+        if self.distill != "none":
+            self.teacher, self._teacher_params = load_teacher(
+                config.teacher.workdir, config.teacher.step
+            )
+            for key in ("prior_dim", "retinex_split"):
+                if config.model[key] != getattr(self.teacher, key):
+                    raise ValueError(
+                        f"config.model.{key}={config.model[key]} must equal the teacher's "
+                        f"{getattr(self.teacher, key)} (config.teacher.workdir="
+                        f"{config.teacher.workdir!r})"
+                    )
+            teacher_width = self.teacher.width
+            self.projections = FeatureProjections(
+                widths=tuple(
+                    (name, 4 * teacher_width if name == "dec3" else 2 * teacher_width)
+                    for name in FEATURE_NAMES
+                )
+            )
+
+    # --- parameters and phases ---------------------------------------------------------------
+
+    def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
+        student_rng, projection_rng = jax.random.split(rng)
+        lq = batch["lq"]
+        noise = jnp.zeros((lq.shape[0], 2 * self.config.model.prior_dim), lq.dtype)
+        params = {"student": self.student.init(student_rng, lq, noise)}
+        if self.projections is not None:
+            features = self.student.apply(params["student"], lq, noise).features
+            params["projections"] = self.projections.init(projection_rng, features)
+        return params
+
+    def frozen_params(self) -> PyTree:
+        return {} if self._teacher_params is None else {"teacher": self._teacher_params}
+
+    def phase_at(self, step: int) -> str:
+        if self.distill == "restorect" and step < self.config.train.phase1_steps:
+            return FLOW_PHASE
+        return STUDENT_PHASE
+
+    def trainable(self, params: PyTree, phase: str) -> PyTree | None:
+        if phase != FLOW_PHASE:
+            return None
+        mask = jax.tree.map(lambda _: False, params)
+        student = mask["student"]["params"]
+        for name in _FLOW_PHASE_MODULES:
+            student[name] = jax.tree.map(lambda _: True, student[name])
+        return mask
+
+    # --- the student's forward pieces --------------------------------------------------------
+
+    def _velocity_fn(self, params: PyTree, cond: StudentConditions):
+        def velocity(x: jax.Array, t: jax.Array) -> jax.Array:
+            return self.student.apply(
+                params["student"], x, t, cond.c_img, cond.c_rex, method="velocity"
+            )
+
+        return velocity
+
+    def priors(
+        self, params: PyTree, cond: StudentConditions, noise: jax.Array, num_steps: int
+    ) -> jax.Array:
+        """The student's priors `[z_img | z_rex]` (B, 2 prior_dim).
+
+        With the flow: integrated from `noise` in `num_steps` steps of `config.flow.solver`.
+        Without: the conditions themselves.
+        """
+        if self.distill != "restorect":
+            return jnp.concatenate([cond.c_img, cond.c_rex], axis=-1)
+        return sample_priors(
+            self._velocity_fn(params, cond),
+            noise,
+            num_steps,
+            self.config.flow.solver,
+            self.config.flow.remat,
+        )
+
+    def predict(
+        self, params: PyTree, frozen: PyTree, batch: Batch, num_steps: int | None = None
+    ) -> jax.Array:
+        """Restores `batch["lq"]` (GT unused) with `num_steps` ODE steps (default flow.num_steps).
+
+        The flow starts from one fixed noise vector (seed `flow.noise_seed`) shared by every
+        image, so a restoration does not depend on the batch it is in.
+        """
+        del frozen
+        lq = batch["lq"]
+        cond = self.student.apply(params["student"], lq, method="conditions")
+        dim = 2 * self.config.model.prior_dim
+        noise = jax.random.normal(jax.random.PRNGKey(self.config.flow.noise_seed), (1, dim))
+        noise = jnp.broadcast_to(noise, (lq.shape[0], dim))
+        z = self.priors(params, cond, noise, num_steps or self.config.flow.num_steps)
+        z_img, z_rex = jnp.split(z, 2, axis=-1)
+        return self.student.apply(params["student"], lq, z_img, z_rex, method="restore").restored
+
+    # --- the loss ----------------------------------------------------------------------------
+
+    def loss(
+        self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array, phase: str = "train"
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        weights = self.config.loss
+        lq, gt = batch["lq"], batch["gt"]
+        sg = jax.lax.stop_gradient
+        student_params = params["student"]
+        cond = self.student.apply(student_params, lq, method="conditions")
+        r_lq, l_lq = cond.decomp_lq
+        r_gt, l_gt = self.student.apply(student_params, gt, method="decompose")
+        terms = {
+            "decomposition": losses.decomposition_loss(
+                cond.decomp_lq, (r_gt, l_gt), lq, gt, weights.illumination_smoothness
+            ),
+            "diffusion": losses.diffusion_texture_loss(gt, r_gt, weights.diffusion_scale),
+        }
+        total = weights.decomposition * terms["decomposition"]
+        total += weights.diffusion * terms["diffusion"]
+
+        teacher_out = None
+        if self.teacher is not None:
+            if phase == FLOW_PHASE:  # the priors are all the flow phase reads from the teacher
+                teacher_out = self.teacher.apply(frozen["teacher"], lq, gt, method="priors")
+            else:
+                teacher_out = self.teacher.apply(frozen["teacher"], lq, gt)
+            z_teacher = sg(jnp.concatenate([teacher_out.z_img, teacher_out.z_rex], axis=-1))
+
+        if self.distill == "restorect":
+            noise_rng, time_rng, sample_rng = jax.random.split(rng, 3)
+            noise = jax.random.normal(noise_rng, z_teacher.shape)
+            t = flow.sample_time(time_rng, lq.shape[0], self.config.flow.time_points)
+            terms["velocity"] = flow.rectified_flow_loss(
+                self._velocity_fn(params, cond), z_teacher, noise, t
+            )
+            z = self.priors(
+                params,
+                cond,
+                jax.random.normal(sample_rng, z_teacher.shape),
+                self.config.flow.num_steps,
+            )
+            z_teacher_img, z_teacher_rex = jnp.split(z_teacher, 2, axis=-1)
+            z_img, z_rex = jnp.split(z, 2, axis=-1)
+            terms["flex_prior"] = losses.flex_loss(
+                [z_teacher_img, z_teacher_rex],
+                [z_img, z_rex],
+                weights.flex_prior_weights,
+                percentile=weights.flex_percentile,
+            )
+            terms["prior_l1"] = losses.l1_loss(z, z_teacher)
+            velocity_weight = weights.velocity_phase1 if phase == FLOW_PHASE else weights.velocity
+            total += velocity_weight * terms["velocity"]
+            total += weights.flex * terms["flex_prior"] + weights.prior_l1 * terms["prior_l1"]
+        else:
+            z_img, z_rex = cond.c_img, cond.c_rex
+
+        if phase == FLOW_PHASE:
+            return total, terms
+
+        out = self.student.apply(student_params, lq, z_img, z_rex, method="restore")
+        terms["l1"] = losses.l1_loss(out.restored, gt)
+        terms["retinex_head"] = (
+            losses.retinex_head_loss(*out.retinex_enc, sg(r_lq), sg(l_lq), lq)[0]
+            + losses.retinex_head_loss(*out.retinex_dec, sg(r_gt), sg(l_gt), gt)[0]
+        )
+        terms["hvi"] = losses.hvi_colour_loss(
+            losses.clip_straight_through(out.restored), gt, weights.hvi_k
+        )
+        total += weights.l1 * terms["l1"] + weights.retinex_head * terms["retinex_head"]
+        total += weights.hvi * terms["hvi"]
+        if self.projections is not None:
+            projected = self.projections.apply(params["projections"], out.features)
+            teacher_maps = [sg(teacher_out.features[name]) for name in FEATURE_NAMES]
+            student_maps = [projected[name] for name in FEATURE_NAMES]
+            if self.distill == "restorect":
+                terms["flex"] = losses.flex_loss(
+                    teacher_maps,
+                    student_maps,
+                    weights.flex_feature_weights,
+                    percentile=weights.flex_percentile,
+                )
+                total += weights.flex * terms["flex"]
+            else:
+                terms["feature_mse"] = jnp.mean(
+                    jnp.stack([losses.mse_loss(s, t) for s, t in zip(student_maps, teacher_maps)])
+                )
+                total += weights.feature_mse * terms["feature_mse"]
+        return total, terms

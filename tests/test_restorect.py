@@ -1,0 +1,210 @@
+"""RestoRect distillation (stage S2): student, phases, gradients through the sampler, baselines."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import restorect_smoke, smoke
+from restorect_jax import checkpoint as checkpoint_lib
+from restorect_jax import methods, train
+from restorect_jax import sharding as sharding_lib
+from restorect_jax.models import student as student_lib
+
+
+def _batch(batch_size=2, size=24, seed=0):
+    rng = np.random.default_rng(seed)
+    gt = rng.uniform(size=(batch_size, size, size, 3)).astype(np.float32)
+    lq = np.clip(gt + rng.normal(0, 0.1, gt.shape), 0, 1).astype(np.float32)
+    return {"lq": jnp.asarray(lq), "gt": jnp.asarray(gt)}
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    """A smoke-teacher run folder: config.json and one checkpoint of perturbed random params."""
+    workdir = tmp_path_factory.mktemp("teacher")
+    config = smoke.get_config()
+    teacher = methods.get_method("teacher")(config)
+    params = jax.jit(teacher.init_params)(jax.random.PRNGKey(7), _batch(1, 16))
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(8), len(leaves))
+    params = treedef.unflatten(
+        [x + 0.05 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]
+    )
+    (workdir / "config.json").write_text(config.to_json_best_effort())
+    checkpointer = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep=1, async_save=False)
+    state = {"step": jnp.zeros((), jnp.int32), "params": params, "ema_params": params}
+    checkpointer.save(5, state, {})
+    checkpointer.close()
+    return workdir
+
+
+def _config(teacher_dir, distill="restorect", tmp_path=None):
+    config = restorect_smoke.get_config()
+    config.teacher.workdir = str(teacher_dir)
+    config.distill = distill
+    if tmp_path is not None:
+        config.data.tfds_dir = str(tmp_path / "tfds")
+    return config
+
+
+def test_time_embedding_and_velocity_predictor_shapes():
+    t = jnp.array([0.0, 0.5, 1.0])
+    emb = student_lib.time_embedding(t, 8)
+    assert emb.shape == (3, 8)
+    np.testing.assert_allclose(emb[0], [0, 0, 0, 0, 1, 1, 1, 1], atol=1e-7)  # sin 0, cos 0
+    predictor = student_lib.VelocityPredictor(out_dim=6, hidden=16, time_dim=8)
+    x, c = jnp.ones((3, 6)), jnp.ones((3, 5))
+    params = predictor.init(jax.random.PRNGKey(0), x, t, c)
+    assert predictor.apply(params, x, t, c).shape == (3, 6)
+    # A scalar time is broadcast over the batch.
+    np.testing.assert_allclose(
+        predictor.apply(params, x, jnp.asarray(0.5), c)[1], predictor.apply(params, x, t, c)[1]
+    )
+
+
+def test_one_euler_step_equals_the_modules_one_step_forward(teacher_dir):
+    method = methods.get_method("restorect")(_config(teacher_dir))
+    batch = _batch()
+    params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
+    dim = 2 * method.config.model.prior_dim
+    noise = jax.random.normal(jax.random.PRNGKey(method.config.flow.noise_seed), (1, dim))
+    one_step_forward = method.student.apply(
+        params["student"], batch["lq"], jnp.broadcast_to(noise, (2, dim))
+    ).restored
+    np.testing.assert_allclose(
+        method.predict(params, {}, batch, num_steps=1), one_step_forward, rtol=1e-5, atol=1e-5
+    )
+    # Restoring an image alone or in a batch gives the same result (shared start noise).
+    alone = method.predict(params, {}, {"lq": batch["lq"][1:]}, num_steps=2)
+    together = method.predict(params, {}, batch, num_steps=2)
+    np.testing.assert_allclose(alone[0], together[1], rtol=1e-4, atol=1e-4)  # float32 order
+    assert not np.allclose(together, method.predict(params, {}, batch, num_steps=4), atol=1e-6)
+
+
+def test_phase2_gradients_reach_conditions_and_velocities_through_the_sampler(teacher_dir):
+    config = _config(teacher_dir)
+    # Only the restoration terms: any gradient on the velocity predictors must come through
+    # the sampled priors (noise -> N Euler steps -> z -> restorer -> L1).
+    for key in ("velocity", "prior_l1", "flex", "decomposition", "diffusion", "retinex_head"):
+        config.loss[key] = 0.0
+    method = methods.get_method("restorect")(config)
+    batch = _batch()
+    params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
+    frozen = method.frozen_params()
+    grads = jax.jit(
+        jax.grad(lambda p: method.loss(p, frozen, batch, jax.random.PRNGKey(1), "student")[0])
+    )(params)
+    student_grads = grads["student"]["params"]
+    for name in ("image_velocity", "retinex_velocity", "image_condition", "retinex_condition"):
+        norm = float(jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(student_grads[name]))))
+        assert norm > 1e-8, name
+    assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+
+
+def test_loss_terms_per_phase_and_baseline(teacher_dir):
+    batch = _batch()
+    rng = jax.random.PRNGKey(3)
+    restoration = {"decomposition", "diffusion", "l1", "retinex_head", "hvi"}
+    flow_terms = {"velocity", "flex_prior", "prior_l1"}
+    expected = {
+        ("restorect", "flow"): {"decomposition", "diffusion"} | flow_terms,
+        ("restorect", "student"): restoration | flow_terms | {"flex"},
+        ("feature_mse", "student"): restoration | {"feature_mse"},
+        ("none", "student"): restoration,
+    }
+    for (distill, phase), names in expected.items():
+        config = _config(teacher_dir, distill)
+        if distill == "none":
+            config.teacher.workdir = ""  # needs no teacher at all
+        method = methods.get_method("restorect")(config)
+        assert method.phase_at(0) == ("flow" if distill == "restorect" else "student")
+        assert method.phase_at(config.train.phase1_steps) == "student"
+        params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
+        assert ("projections" in params) == (distill != "none")
+        has_flow = "image_velocity" in params["student"]["params"]
+        assert has_flow == (distill == "restorect")
+        total, terms = jax.jit(
+            lambda p, method=method, phase=phase: method.loss(
+                p, method.frozen_params(), batch, rng, phase
+            )
+        )(params)
+        assert set(terms) == names, (distill, phase)
+        weights = config.loss
+        weighted = sum(
+            (weights.velocity_phase1 if phase == "flow" else weights.velocity) * value
+            if name == "velocity"
+            else weights[name if not name.startswith("flex") else "flex"] * value
+            for name, value in terms.items()
+        )
+        np.testing.assert_allclose(total, weighted, rtol=1e-5)
+
+
+def test_flow_phase_trains_only_the_flow_and_the_teacher_stays_bit_identical(teacher_dir):
+    config = _config(teacher_dir)
+    mesh = sharding_lib.create_mesh(config.mesh, jax.devices()[:1])
+    batch = _batch()
+    steps = train.build_step_functions(config, mesh, batch)
+    method = steps.method
+    frozen = jax.device_put(method.frozen_params(), sharding_lib.replicated(mesh))
+    teacher_before = jax.tree.map(np.array, jax.device_get(frozen))
+    state = steps.init(jax.random.PRNGKey(0), batch)
+    before = jax.device_get(state.params)
+
+    for _ in range(2):  # the warm-up gives step 0 a zero learning rate
+        state, metrics = steps.train_step(state, batch, frozen, "flow")
+    after_flow = jax.device_get(state.params)
+    assert bool(metrics["finite"])
+    student_before, student_flow = before["student"]["params"], after_flow["student"]["params"]
+
+    def changed(a, b):
+        return any(np.any(x != y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+    for name in ("image_velocity", "retinex_velocity", "image_condition", "decomposition"):
+        assert changed(student_before[name], student_flow[name]), name
+    # Frozen in the flow phase: no gradient step and no weight decay.
+    assert not changed(student_before["restorer"], student_flow["restorer"])
+    assert not changed(before["projections"], after_flow["projections"])
+
+    state, _ = steps.train_step(state, batch, frozen, "student")
+    after_student = jax.device_get(state.params)
+    assert changed(student_flow["restorer"], after_student["student"]["params"]["restorer"])
+    assert changed(after_flow["projections"], after_student["projections"])
+    # The teacher is an input of the step, never updated, and not part of the state.
+    jax.tree.map(np.testing.assert_array_equal, teacher_before, jax.device_get(frozen))
+    assert set(after_student) == {"student", "projections"}
+
+
+def test_restorect_smoke_runs_both_phases_and_its_checkpoint_restores(teacher_dir, tmp_path):
+    config = _config(teacher_dir, tmp_path=tmp_path)
+    result = train.train_and_evaluate(config, tmp_path / "run")
+    assert result["step"] == config.train.num_steps
+    assert np.isfinite(result["psnr"])
+
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    logged = [record for record in records if "train/loss" in record]
+    # Steps 1-3 are the flow phase (no restorer terms), 4-6 the student phase.
+    assert "train/loss/flex" not in logged[0] and "train/loss/velocity" in logged[0]
+    assert "train/loss/flex" in logged[-1] and "train/loss/l1" in logged[-1]
+
+    step, state = checkpoint_lib.load_state(tmp_path / "run" / "checkpoints")
+    assert step == config.train.num_steps
+    assert set(state["params"]) == {"student", "projections"}  # no teacher params inside
+    method = methods.get_method("restorect")(config)
+    batch = _batch()
+    restored = method.predict(state["ema_params"], {}, batch)
+    assert restored.shape == batch["lq"].shape and np.all(np.isfinite(restored))
+
+
+def test_missing_or_mismatched_teacher_names_the_config_key(teacher_dir, tmp_path):
+    config = _config(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="config.teacher.workdir"):
+        methods.get_method("restorect")(config)
+    config = _config(teacher_dir)
+    config.model.prior_dim = 64
+    with pytest.raises(ValueError, match="config.model.prior_dim=64"):
+        methods.get_method("restorect")(config)
