@@ -1,14 +1,19 @@
 """RestoRect distillation (stage S2): student, phases, gradients through the sampler, baselines."""
 
+import importlib
 import json
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from configs import restorect_smoke, smoke
 from restorect_jax import checkpoint as checkpoint_lib
+from restorect_jax import config_lib
+from restorect_jax import flow
 from restorect_jax import methods, train
 from restorect_jax import sharding as sharding_lib
 from restorect_jax.models import student as student_lib
@@ -63,6 +68,59 @@ def test_time_embedding_and_velocity_predictor_shapes():
     np.testing.assert_allclose(
         predictor.apply(params, x, jnp.asarray(0.5), c)[1], predictor.apply(params, x, t, c)[1]
     )
+
+
+@pytest.mark.parametrize("gain", [True, False])
+def test_velocity_predictor_learns_a_conditional_flow_only_with_its_state_gain(gain):
+    """A narrow predictor (hidden 16 < dim 64) fits v = e - z(c); 4 Euler steps from fresh noise
+    must land near z(c). Without the gain term g(t) x_t it cannot follow the state (control)."""
+    dim, batch, hidden = 64, 16, 16
+    predictor = student_lib.VelocityPredictor(out_dim=dim, hidden=hidden, time_dim=16)
+    conditions = jax.random.normal(jax.random.PRNGKey(0), (32, dim))
+    mixing = 0.05 * jax.random.normal(jax.random.PRNGKey(1), (dim, dim))
+
+    def target(c):
+        return 0.2 + c @ mixing
+
+    def velocity(params, x, t, c):
+        if not gain:
+            zeroed = jax.tree.map(jnp.zeros_like, params["params"]["gain"])
+            params = {"params": {**params["params"], "gain": zeroed}}
+        return predictor.apply(params, x, t, c)
+
+    params = predictor.init(jax.random.PRNGKey(2), jnp.zeros((batch, dim)), 0.5, conditions[:batch])
+    optimizer = optax.adam(3e-3)
+    opt_state = optimizer.init(params)
+
+    @jax.jit
+    def step(params, opt_state, key):
+        pick, noise, times = jax.random.split(key, 3)
+        c = conditions[jax.random.randint(pick, (batch,), 0, 32)]
+        z = target(c)
+
+        def loss_fn(p):
+            return flow.rectified_flow_loss(
+                lambda x, t: velocity(p, x, t, c),
+                z,
+                jax.random.normal(noise, z.shape),
+                jax.random.uniform(times, (batch,)),
+            )
+
+        grads = jax.grad(loss_fn)(params)
+        updates, opt_state = optimizer.update(grads, opt_state)
+        return optax.apply_updates(params, updates), opt_state
+
+    for i in range(1500):
+        params, opt_state = step(params, opt_state, jax.random.PRNGKey(100 + i))
+    c = conditions[:batch]
+    start = jax.random.normal(jax.random.PRNGKey(7), (batch, dim))
+    sampled = flow.integrate(lambda x, t: velocity(params, x, t, c), start, flow.time_grid(4))
+    error = float(jnp.mean(jnp.abs(sampled - target(c))))
+    noise_error = float(jnp.mean(jnp.abs(start - target(c))))
+    if gain:
+        assert error < 0.25 * noise_error, (error, noise_error)  # measured: 0.16
+    else:
+        assert error > 0.6 * noise_error, (error, noise_error)  # measured: 0.82
 
 
 def test_one_euler_step_equals_the_modules_one_step_forward(teacher_dir):
@@ -144,14 +202,18 @@ def test_loss_terms_per_phase_and_baseline(teacher_dir):
 
 def test_flow_phase_trains_only_the_flow_and_the_teacher_stays_bit_identical(teacher_dir):
     config = _config(teacher_dir)
-    mesh = sharding_lib.create_mesh(config.mesh, jax.devices()[:1])
-    batch = _batch()
-    steps = train.build_step_functions(config, mesh, batch)
+    # The shapes and mesh of the smoke run below, so the two share compiled programs.
+    mesh = sharding_lib.create_mesh(config.mesh)
+    example = {key: jnp.zeros((1, 16, 16, 3), jnp.float32) for key in ("lq", "gt")}
+    steps = train.build_step_functions(config, mesh, example)
     method = steps.method
     frozen = jax.device_put(method.frozen_params(), sharding_lib.replicated(mesh))
     teacher_before = jax.tree.map(np.array, jax.device_get(frozen))
-    state = steps.init(jax.random.PRNGKey(0), batch)
+    state = steps.init(jax.random.PRNGKey(config.seed), example)
     before = jax.device_get(state.params)
+    batch = jax.device_put(
+        _batch(config.train.batch_size, config.data.patch_size), sharding_lib.batch_sharding(mesh)
+    )
 
     for _ in range(2):  # the warm-up gives step 0 a zero learning rate
         state, metrics = steps.train_step(state, batch, frozen, "flow")
@@ -208,3 +270,38 @@ def test_missing_or_mismatched_teacher_names_the_config_key(teacher_dir, tmp_pat
     config.model.prior_dim = 64
     with pytest.raises(ValueError, match="config.model.prior_dim=64"):
         methods.get_method("restorect")(config)
+
+
+@pytest.mark.parametrize(
+    "name", ["restorect_denoise", "restorect_derain", "restorect_lowlight", "restorect_smoke"]
+)
+def test_shipped_student_configs_validate(name):
+    module = importlib.import_module(f"configs.{name}")
+    config = module.get_config()
+    if name == "restorect_smoke":
+        assert config.teacher.workdir == ""  # the tests give it a teacher they make
+        config.teacher.workdir = "teacher"
+    config_lib.validate(config)
+    assert config.method == "restorect" and config.distill == "restorect"
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("distill", "kd", "config.distill='kd'"),
+        ("train.phase1_steps", 6, "config.train.phase1_steps=6"),
+        ("flow.solver", "dopri5", "config.flow.solver='dopri5'"),
+        ("teacher.workdir", "", "config.teacher.workdir=''"),
+        ("loss.flex_feature_weights", (1.0, 1.0), "config.loss.flex_feature_weights"),
+    ],
+)
+def test_distillation_config_errors_name_the_key(key, value, message):
+    config = restorect_smoke.get_config()
+    config.teacher.workdir = "runs/some_teacher"
+    if "." in key:
+        section, field = key.split(".")
+        config[section][field] = value
+    else:
+        config[key] = value
+    with pytest.raises(ValueError, match=re.escape(message)):
+        config_lib.validate(config)

@@ -158,6 +158,32 @@ def score(predict_fn, params, images_by_set: dict[str, list[dict]]) -> dict[str,
     return results
 
 
+def psnr_by_flow_steps(method, params, images_by_set: dict[str, list[dict]]) -> dict[str, float]:
+    """PSNR on the first test set when sampling the priors with each of `--flow_steps` steps."""
+    first = _DATASETS.value[0]
+    result = {}
+    for steps in _FLOW_STEPS.value:
+        predict = jax.jit(functools.partial(method.predict, num_steps=int(steps)))
+        result[steps] = score(predict, params, {first: images_by_set[first]})[first]["psnr"]
+    return result
+
+
+def cached(path: pathlib.Path, key: dict, compute):
+    """`compute()`, or its earlier result saved at `path` for the same `key` (a re-run skips it).
+
+    Scores only: throughput is always measured in this process.
+    """
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved["key"] == key:
+            logging.info("Reusing %s", path)
+            return saved["value"]
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "value": value}, indent=2))
+    return value
+
+
 def ensure_teacher() -> None:
     checkpoints = pathlib.Path(_TEACHER_WORKDIR.value) / "checkpoints"
     if checkpoints.is_dir() and any(path.name.isdigit() for path in checkpoints.iterdir()):
@@ -221,8 +247,9 @@ def write_outputs(report: dict) -> None:
         ("feature_mse", students["feature_mse"], "g:"),
         ("none", students["none"], "r:"),
     ):
-        axes.axhline(entry["scores"][datasets[0]]["psnr"], linestyle=style[1:], color=style[0],
-                     label=name)  # fmt: skip
+        axes.axhline(
+            entry["scores"][datasets[0]]["psnr"], linestyle=style[1:], color=style[0], label=name
+        )
     axes.set_xscale("log", base=2)
     axes.set_xticks(counts, [str(c) for c in counts])
     axes.set_xlabel("ODE steps")
@@ -240,11 +267,19 @@ def main(argv) -> None:
     images_by_set = {name: test_images(probe, name) for name in _DATASETS.value}
 
     teacher_model, teacher_params = restorect_method.load_teacher(_TEACHER_WORKDIR.value)
+    teacher_step, _ = checkpoint_lib.load_state(
+        pathlib.Path(_TEACHER_WORKDIR.value) / "checkpoints"
+    )
 
     def teacher_predict(params, frozen, batch):
         del frozen
         return teacher_model.apply(params, batch["lq"], batch["gt"]).restored
 
+    teacher_key = {
+        "teacher": str(pathlib.Path(_TEACHER_WORKDIR.value).absolute()),
+        "step": teacher_step,
+        "datasets": _DATASETS.value,
+    }
     report = {
         "setting": (
             f"scale={_SCALE.value}; students {_STEPS.value} steps (first 10% flow-only for "
@@ -255,7 +290,11 @@ def main(argv) -> None:
         "teacher": {
             "params": param_count(teacher_params),
             **cost_and_throughput(lambda p, b: teacher_predict(p, {}, b), teacher_params),
-            "scores": score(jax.jit(teacher_predict), teacher_params, images_by_set),
+            "scores": cached(
+                pathlib.Path(_WORKDIR.value) / "teacher_scores.json",
+                teacher_key,
+                lambda: score(jax.jit(teacher_predict), teacher_params, images_by_set),
+            ),
         },
         "students": {},
     }
@@ -266,25 +305,25 @@ def main(argv) -> None:
         train.train_and_evaluate(config, workdir)
         train_seconds = time.perf_counter() - start
         method = methods.get_method("restorect")(config)
-        _, state = checkpoint_lib.load_state(workdir / "checkpoints")
+        step, state = checkpoint_lib.load_state(workdir / "checkpoints")
         params = state["ema_params"]
+        key = {"step": step, "datasets": _DATASETS.value}
         entry = {
             "params": param_count(params["student"]),
             "train_seconds_this_run": train_seconds,
             **cost_and_throughput(lambda p, b, m=method: m.predict(p, {}, b), params),
-            "scores": score(jax.jit(method.predict), params, images_by_set),
+            "scores": cached(
+                workdir / "bench_scores.json",
+                key,
+                lambda m=method, p=params: score(jax.jit(m.predict), p, images_by_set),
+            ),
         }
         if distill == "restorect":
-            first = _DATASETS.value[0]
-            entry["psnr_by_flow_steps"] = {}
-            for steps in _FLOW_STEPS.value:
-                if int(steps) == config.flow.num_steps:
-                    entry["psnr_by_flow_steps"][steps] = entry["scores"][first]["psnr"]
-                    continue
-                predict = jax.jit(functools.partial(method.predict, num_steps=int(steps)))
-                entry["psnr_by_flow_steps"][steps] = score(
-                    predict, params, {first: images_by_set[first]}
-                )[first]["psnr"]
+            entry["psnr_by_flow_steps"] = cached(
+                workdir / "bench_flow_steps.json",
+                {**key, "flow_steps": _FLOW_STEPS.value},
+                lambda m=method, p=params: psnr_by_flow_steps(m, p, images_by_set),
+            )
         report["students"][distill] = entry
     write_outputs(report)
     print(pathlib.Path(_OUT.value).with_suffix(".md").read_text())
