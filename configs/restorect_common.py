@@ -64,5 +64,8 @@ def student_config(
     loss.flex_feature_weights = (2.0, 1.41, 1.0, 1.0)  # decoder levels 3, 2, 1, refinement
     loss.flex_prior_weights = (2.0, 1.41)  # z_img, z_rex
     loss.flex_percentile = 95.0  # outlier mask percentile
+    # Differentiate FLEX through the student's mean/std too? That has a degenerate minimum
+    # (spikes inflate sigma_S and the mask drops them; see losses.flex_loss); off by default.
+    loss.flex_stats_gradient = False
     loss.feature_mse = 0.5  # the feature_mse baseline's weight
     return config

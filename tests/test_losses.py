@@ -269,6 +269,30 @@ def test_flex_gradients_student_only():
         assert np.all(np.isfinite(_np(g))) and np.abs(_np(g)).max() > 0.0
 
 
+@pytest.mark.parametrize("stats_gradient", [False, True])
+def test_flex_spike_that_the_mask_drops_is_rewarded_only_through_the_statistics(stats_gradient):
+    """A student equal to the teacher plus noise, with one spike of height A in each channel.
+
+    The 95% mask drops the spike, but it inflates sigma_S. With gradients through the statistics
+    a taller spike lowers FLEX (dL/dA < 0: the degenerate minimum); by default dL/dA is 0.
+    """
+    teacher = jax.random.normal(jax.random.PRNGKey(0), (1, 8, 8, 3))
+    noise = 0.3 * jax.random.normal(jax.random.PRNGKey(1), teacher.shape)
+    spike = jnp.zeros(teacher.shape).at[0, 2, 5, :].set(1.0)
+
+    def flex_of_spike_height(height):
+        student = teacher + noise + height * spike
+        return losses.flex_loss([teacher], [student], [1.0], stats_gradient=stats_gradient)
+
+    height = 20.0
+    slope = float(jax.grad(flex_of_spike_height)(height))
+    if stats_gradient:
+        assert slope < 0.0
+        assert float(flex_of_spike_height(4 * height)) < float(flex_of_spike_height(height))
+    else:
+        assert slope == 0.0
+
+
 def test_flex_rejects_mismatched_inputs():
     x = jnp.zeros((1, 4, 4, 2))
     with pytest.raises(ValueError, match="layer weight"):

@@ -243,6 +243,7 @@ class RestoRectMethod(Method):
                 [z_img, z_rex],
                 weights.flex_prior_weights,
                 percentile=weights.flex_percentile,
+                stats_gradient=weights.flex_stats_gradient,
             )
             terms["prior_l1"] = losses.l1_loss(z, z_teacher)
             velocity_weight = weights.velocity_phase1 if phase == FLOW_PHASE else weights.velocity
@@ -275,6 +276,7 @@ class RestoRectMethod(Method):
                     student_maps,
                     weights.flex_feature_weights,
                     percentile=weights.flex_percentile,
+                    stats_gradient=weights.flex_stats_gradient,
                 )
                 total += weights.flex * terms["flex"]
             else:
