@@ -6,7 +6,8 @@ CBSD68 and Kodak24 images (8-bit RGB PSNR/SSIM, fixed noise seeds). The three st
 steps in the same loop. Reports, in `<out>.json`, a markdown table in `<out>.md` and a plot in
 `<out>_steps.png`:
   params (inference) and FLOPs (XLA cost analysis, one 256x256 image) of teacher and student;
-  restore throughput in images/s at 256x256 (same process, after a warm-up call);
+  restore throughput in images/s at 256x256: batch / median call time over `--throughput_reps`
+    calls after two warm-up calls, every model timed back to back at the end of the run;
   PSNR/SSIM of the teacher and each student; PSNR of the RestoRect student at 1, 2, 4, 8 steps.
 The teacher is privileged (its priors see GT, METHODS 1.2): its scores are an upper reference.
 
@@ -48,7 +49,7 @@ _SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "gpu"], "model and crop sizes
 _DATASETS = flags.DEFINE_list("datasets", ["CBSD68", "Kodak24"], "test sets under denoise/test")
 _FLOW_STEPS = flags.DEFINE_list("flow_steps", ["1", "2", "4", "8"], "ODE steps to score RestoRect")
 _THROUGHPUT_BATCH = flags.DEFINE_integer("throughput_batch", 4, "images per throughput call")
-_THROUGHPUT_REPS = flags.DEFINE_integer("throughput_reps", 5, "timed throughput calls")
+_THROUGHPUT_REPS = flags.DEFINE_integer("throughput_reps", 10, "timed throughput calls")
 _OUT = flags.DEFINE_string("out", "tools/results/bench_distill_cpu", "output path prefix")
 
 DISTILL_MODES = ("restorect", "feature_mse", "none")
@@ -114,26 +115,30 @@ def param_count(tree) -> int:
     return int(sum(leaf.size for leaf in jax.tree.leaves(tree)))
 
 
-def cost_and_throughput(fn, params, size: int = 256) -> dict[str, float]:
-    """XLA FLOPs of one `size`^2 image, and images/s over batches after a warm-up call."""
+def flops(fn, params, size: int = 256) -> float:
+    """XLA's FLOP count for restoring one `size`^2 image."""
     one = {key: jnp.zeros((1, size, size, 3), jnp.float32) for key in ("lq", "gt")}
     cost = jax.jit(fn).lower(params, one).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"])
+
+
+def throughput(fn, params, size: int = 256) -> float:
+    """Images/s restoring batches of `size`^2 images: batch / median call time after warm-up."""
     rng = np.random.default_rng(0)
     batch = {
         key: jnp.asarray(rng.uniform(size=(_THROUGHPUT_BATCH.value, size, size, 3)), jnp.float32)
         for key in ("lq", "gt")
     }
     jitted = jax.jit(fn)
-    jitted(params, batch).block_until_ready()
-    start = time.perf_counter()
-    for _ in range(_THROUGHPUT_REPS.value):
+    for _ in range(2):
         jitted(params, batch).block_until_ready()
-    elapsed = time.perf_counter() - start
-    return {
-        "flops": float(cost["flops"]),
-        "images_per_s": _THROUGHPUT_REPS.value * _THROUGHPUT_BATCH.value / elapsed,
-    }
+    seconds = []
+    for _ in range(_THROUGHPUT_REPS.value):
+        start = time.perf_counter()
+        jitted(params, batch).block_until_ready()
+        seconds.append(time.perf_counter() - start)
+    return _THROUGHPUT_BATCH.value / float(np.median(seconds))
 
 
 def score(predict_fn, params, images_by_set: dict[str, list[dict]]) -> dict[str, dict]:
@@ -289,7 +294,7 @@ def main(argv) -> None:
         ),
         "teacher": {
             "params": param_count(teacher_params),
-            **cost_and_throughput(lambda p, b: teacher_predict(p, {}, b), teacher_params),
+            "flops": flops(lambda p, b: teacher_predict(p, {}, b), teacher_params),
             "scores": cached(
                 pathlib.Path(_WORKDIR.value) / "teacher_scores.json",
                 teacher_key,
@@ -298,6 +303,7 @@ def main(argv) -> None:
         },
         "students": {},
     }
+    restore_fns = {"teacher": (lambda p, b: teacher_predict(p, {}, b), teacher_params)}
     for distill in DISTILL_MODES:
         config = student_config(distill, _STEPS.value)
         workdir = pathlib.Path(_WORKDIR.value) / distill
@@ -311,7 +317,7 @@ def main(argv) -> None:
         entry = {
             "params": param_count(params["student"]),
             "train_seconds_this_run": train_seconds,
-            **cost_and_throughput(lambda p, b, m=method: m.predict(p, {}, b), params),
+            "flops": flops(lambda p, b, m=method: m.predict(p, {}, b), params),
             "scores": cached(
                 workdir / "bench_scores.json",
                 key,
@@ -325,6 +331,13 @@ def main(argv) -> None:
                 lambda m=method, p=params: psnr_by_flow_steps(m, p, images_by_set),
             )
         report["students"][distill] = entry
+        restore_fns[distill] = (lambda p, b, m=method: m.predict(p, {}, b), params)
+
+    # Throughput last, back to back in this process, so every model is timed alike.
+    for name, (fn, params) in restore_fns.items():
+        entry = report["teacher"] if name == "teacher" else report["students"][name]
+        entry["images_per_s"] = throughput(fn, params)
+        logging.info("%s: %.2f images/s at 256x256", name, entry["images_per_s"])
     write_outputs(report)
     print(pathlib.Path(_OUT.value).with_suffix(".md").read_text())
 
