@@ -225,7 +225,7 @@ class _LinearMethod(methods.Method):
     def init_params(self, rng, batch):
         return {"w": jnp.ones((1, 1))}
 
-    def loss(self, params, frozen, batch, rng):
+    def loss(self, params, frozen, batch, rng, phase="train"):
         return jnp.mean((params["w"][0, 0] * batch["lq"] - batch["gt"]) ** 2), {}
 
     def predict(self, params, frozen, batch):
