@@ -1,4 +1,8 @@
-"""Start-of-run validation of experiment configs: every error names the offending key."""
+"""Start-of-run validation of experiment configs (every error names the offending key), and
+reading back the `config.json` a run saves."""
+
+import json
+from typing import Any
 
 import ml_collections
 
@@ -200,3 +204,16 @@ def _validate_distillation(config: ml_collections.ConfigDict) -> None:
         loss.flex_percentile,
         "must be in (0, 100]",
     )
+
+
+def _lists_to_tuples(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _lists_to_tuples(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return tuple(_lists_to_tuples(item) for item in value)
+    return value
+
+
+def config_from_json(text: str) -> ml_collections.ConfigDict:
+    """The config a run saved as `config.json` (JSON lists become the tuples configs use)."""
+    return ml_collections.ConfigDict(_lists_to_tuples(json.loads(text)))

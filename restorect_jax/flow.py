@@ -8,7 +8,8 @@ Every integrator is one `lax.scan` with a static step count, so it traces once p
 and is differentiable end to end (optionally rematerialising each step).
 """
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import jax
 import jax.numpy as jnp

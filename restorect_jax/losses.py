@@ -14,7 +14,6 @@ import jax.numpy as jnp
 
 from restorect_jax.colour import rgb_to_hvi
 
-
 # ----------------------------------------------------------------------------- reconstruction
 
 

@@ -5,10 +5,8 @@ command resumes from the newest checkpoint in DIR. On multi-host TPU/GPU jobs pa
 `--distributed` to call `jax.distributed.initialize()` first.
 """
 
-from absl import app
-from absl import flags
-from absl import logging
 import jax
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from restorect_jax import train

@@ -16,7 +16,8 @@ import os
 import pathlib
 import signal
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax
 import jax
@@ -27,12 +28,10 @@ import optax
 from jax.experimental import multihost_utils
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib
+from restorect_jax import config_lib, methods, writers
 from restorect_jax import data as data_lib
 from restorect_jax import metrics as metrics_lib
-from restorect_jax import methods
 from restorect_jax import sharding as sharding_lib
-from restorect_jax import writers
 
 
 @flax.struct.dataclass

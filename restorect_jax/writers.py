@@ -7,7 +7,7 @@ Only process 0 writes.
 import json
 import logging
 import pathlib
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 import numpy as np

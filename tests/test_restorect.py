@@ -12,9 +12,7 @@ import pytest
 
 from configs import restorect_smoke, smoke
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib
-from restorect_jax import flow
-from restorect_jax import methods, train
+from restorect_jax import config_lib, flow, methods, train
 from restorect_jax import sharding as sharding_lib
 from restorect_jax.models import student as student_lib
 

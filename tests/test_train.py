@@ -14,10 +14,8 @@ import pytest
 
 from configs import smoke
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import methods
+from restorect_jax import methods, train, writers
 from restorect_jax import sharding as sharding_lib
-from restorect_jax import train
-from restorect_jax import writers
 
 
 def _smoke_config(tmp_path):

@@ -19,6 +19,7 @@ GPU setting: `--scale gpu` (paper-scale teacher and a width-32 student, 192 crop
 Re-running resumes every training run from its checkpoints.
 """
 
+import ast
 import functools
 import json
 import logging
@@ -51,6 +52,12 @@ _FLOW_STEPS = flags.DEFINE_list("flow_steps", ["1", "2", "4", "8"], "ODE steps t
 _THROUGHPUT_BATCH = flags.DEFINE_integer("throughput_batch", 4, "images per throughput call")
 _THROUGHPUT_REPS = flags.DEFINE_integer("throughput_reps", 10, "timed throughput calls")
 _OUT = flags.DEFINE_string("out", "tools/results/bench_distill_cpu", "output path prefix")
+_RESTORECT_OVERRIDES = flags.DEFINE_list(
+    "restorect_overrides",
+    [],
+    "section.key=value settings for the restorect student only (e.g. loss.flex=0.1); its workdir "
+    "gets them as a suffix, so a sweep reuses the trained baselines",
+)
 
 DISTILL_MODES = ("restorect", "feature_mse", "none")
 _GPU_TEACHER = {
@@ -84,6 +91,17 @@ def _override(config: ml_collections.ConfigDict, values: dict) -> ml_collections
     return config
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """`["loss.flex=0.1", ...]` as `{"loss.flex": 0.1}`; values are Python literals."""
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or key.count(".") != 1:
+            raise ValueError(f"--restorect_overrides: {item!r} is not section.key=value")
+        values[key] = ast.literal_eval(text)
+    return values
+
+
 def teacher_config(steps: int) -> ml_collections.ConfigDict:
     config = teacher_denoise.get_config()
     config.train.num_steps = steps
@@ -99,7 +117,16 @@ def student_config(distill: str, steps: int) -> ml_collections.ConfigDict:
     config.train.warmup_steps = min(config.train.warmup_steps, steps // 2)
     config.train.eval_every = steps
     config.data.val_count = 4  # the loop's own end-of-run check; the bench scores all images
-    return _override(config, _GPU_STUDENT) if _SCALE.value == "gpu" else config
+    if _SCALE.value == "gpu":
+        _override(config, _GPU_STUDENT)
+    if distill == "restorect":
+        _override(config, parse_overrides(_RESTORECT_OVERRIDES.value))
+    return config
+
+
+def student_workdir(distill: str) -> pathlib.Path:
+    name = "_".join([distill, *_RESTORECT_OVERRIDES.value]) if distill == "restorect" else distill
+    return pathlib.Path(_WORKDIR.value) / name
 
 
 def test_images(config: ml_collections.ConfigDict, dataset: str) -> list[dict]:
@@ -290,7 +317,8 @@ def main(argv) -> None:
             f"scale={_SCALE.value}; students {_STEPS.value} steps (first 10% flow-only for "
             f"restorect), batch {probe.train.batch_size} x {probe.data.patch_size}^2 crops of "
             f"CBSD432, AWGN sigma {probe.data.noise_sigma:g}; teacher {_TEACHER_WORKDIR.value}; "
-            f"test sets at full size; {jax.devices()[0].platform} x {jax.device_count()}"
+            f"test sets at full size; {jax.devices()[0].platform} x {jax.device_count()}; "
+            f"restorect overrides: {_RESTORECT_OVERRIDES.value or 'none'}"
         ),
         "teacher": {
             "params": param_count(teacher_params),
@@ -306,7 +334,7 @@ def main(argv) -> None:
     restore_fns = {"teacher": (lambda p, b: teacher_predict(p, {}, b), teacher_params)}
     for distill in DISTILL_MODES:
         config = student_config(distill, _STEPS.value)
-        workdir = pathlib.Path(_WORKDIR.value) / distill
+        workdir = student_workdir(distill)
         start = time.perf_counter()
         train.train_and_evaluate(config, workdir)
         train_seconds = time.perf_counter() - start

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import io
 import logging
@@ -123,10 +124,11 @@ def folder_fingerprint(spec: FolderSpec) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_rgb(path: Path) -> Image.Image:
-    """Opens and fully decodes ``path``, applies its EXIF orientation and returns it as RGB.
+def load_image(path: Path, mode: str = "RGB") -> Image.Image:
+    """Opens and fully decodes ``path``, applies its EXIF orientation, converts it to ``mode``.
 
-    8-bit images only: 16-bit and float modes (PIL ``I*``, ``F``) would not convert to RGB
+    ``mode`` is "RGB" (grey images repeat their channel) or "L" (RGB images become BT.601
+    luma). 8-bit images only: 16-bit and float modes (PIL ``I*``, ``F``) would not convert
     without loss, so they raise a ``ValueError``.
     """
     try:
@@ -137,7 +139,7 @@ def load_rgb(path: Path) -> Image.Image:
         raise CorruptImageError(f"cannot read image {path}: {err}") from err
     if upright.mode.startswith(("I", "F")):
         raise ValueError(f"image {path} has the {upright.mode} mode; only 8-bit is supported")
-    return upright.convert("RGB")
+    return upright.convert(mode)
 
 
 def _config_name(spec: FolderSpec) -> str:
@@ -148,7 +150,7 @@ def _config_name(spec: FolderSpec) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_tfds() -> Iterator[None]:
+def quiet_tfds() -> Iterator[None]:
     """Silences TFDS inside the block: its stdout messages, progress bars and absl warnings."""
     absl_logger = logging.getLogger("absl")
     level = absl_logger.level
@@ -186,7 +188,7 @@ class ImageFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         self._spec = spec
         if config is None:
             config = tfds.core.BuilderConfig(name=_config_name(spec), description=str(spec.folder))
-        with _quiet_tfds():  # TFDS warns of a "custom data configuration" on every construction.
+        with quiet_tfds():  # TFDS warns of a "custom data configuration" on every construction.
             super().__init__(
                 data_dir=data_dir, config=config, version=version, file_format="array_record"
             )
@@ -210,7 +212,7 @@ class ImageFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
 
     def _generate_examples(self) -> Iterator[tuple[int, dict[str, object]]]:
         for index, record in enumerate(list_records(self._spec)):
-            images = {key: np.asarray(load_rgb(path)) for key, path in record.items()}
+            images = {key: np.asarray(load_image(path)) for key, path in record.items()}
             if len({image.shape for image in images.values()}) > 1:
                 sizes = ", ".join(f"{p} is {images[k].shape}" for k, p in record.items())
                 raise ValueError(f"paired images differ in shape (H, W, C): {sizes}")
@@ -243,11 +245,24 @@ def build_image_folder(
       CorruptImageError: an image cannot be decoded (the message names the file).
     """
     spec = FolderSpec(Path(folder), paired, lq_subdir, gt_subdir)
-    builder = ImageFolderBuilder(spec=spec, data_dir=tfds_dir)
-    with _quiet_tfds():
+    with build_lock(Path(tfds_dir)), quiet_tfds():
+        builder = ImageFolderBuilder(spec=spec, data_dir=tfds_dir)
         # Local files only: TFDS's "download" step reads nothing from the network here.
-        scratch_dir = Path(tfds_dir) / "downloads"
-        builder.download_and_prepare(
-            download_dir=scratch_dir,
-        )
+        builder.download_and_prepare(download_dir=Path(tfds_dir) / "downloads")
     return builder
+
+
+@contextlib.contextmanager
+def build_lock(tfds_dir: Path) -> Iterator[None]:
+    """Serialises dataset builds of the processes on this host that share `tfds_dir`.
+
+    Two runs starting together would otherwise both build a dataset, and the second one's final
+    rename fails on the first one's finished copy.
+    """
+    tfds_dir.mkdir(parents=True, exist_ok=True)
+    with open(tfds_dir / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

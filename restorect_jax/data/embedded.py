@@ -52,9 +52,11 @@ def materialise_embedded(tfds_dir: str | Path, split: str) -> Path:
         if target.exists():
             continue
         partial = target.with_suffix(".png.partial")
-        with importlib.resources.as_file(package / file_name) as source:
-            with Image.open(source) as image:
-                image.save(partial, format="PNG")
+        with (
+            importlib.resources.as_file(package / file_name) as source,
+            Image.open(source) as image,
+        ):
+            image.save(partial, format="PNG")
         os.replace(partial, target)
     return folder
 

@@ -8,7 +8,8 @@ parameters (`trainable`); the loop compiles one step per phase.
 """
 
 import abc
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -21,10 +22,20 @@ PyTree = Any
 
 
 class Method(abc.ABC):
-    """A training method: parameter init, a scalar loss, and a prediction function."""
+    """A training method: parameter init, a scalar loss, and a prediction function.
 
-    def __init__(self, config: ml_collections.ConfigDict):
+    Class attributes:
+      privileged: `predict` reads `batch["gt"]` too (a teacher), so it needs ground truth.
+      uses_flow: `predict` takes `num_steps`, the ODE steps of its sampler.
+    """
+
+    privileged: bool = False
+    uses_flow: bool = False
+
+    def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
+        """`inference=True` builds only what `predict` needs (no frozen teacher is loaded)."""
         self.config = config
+        self.inference = inference
 
     @abc.abstractmethod
     def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
@@ -56,6 +67,15 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def predict(self, params: PyTree, frozen: PyTree, batch: Batch) -> jax.Array:
         """The restored images (B, H, W, 3) for `batch["lq"]` (and `batch["gt"]` if privileged)."""
+
+    def inference_params(self, params: PyTree) -> PyTree:
+        """The part of the trained params that `predict` reads (all of them by default)."""
+        return params
+
+    @property
+    def stride(self) -> int:
+        """Input height and width must be multiples of this: 2^(levels - 1) of the U-Net."""
+        return 2 ** (len(self.config.model.num_blocks) - 1)
 
 
 def model_from_config(model_config: ml_collections.ConfigDict | Mapping[str, Any]) -> nn.Module:

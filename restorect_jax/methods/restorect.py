@@ -90,17 +90,19 @@ def sample_priors(
 class RestoRectMethod(Method):
     """Trains a RestoRectStudent from a frozen teacher, or alone (`config.distill`)."""
 
-    def __init__(self, config: ml_collections.ConfigDict):
-        super().__init__(config)
+    def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
+        super().__init__(config, inference=inference)
         self.distill = config.distill
         if self.distill not in DISTILL_MODES:
             raise ValueError(f"config.distill={self.distill!r} must be one of {DISTILL_MODES}")
+        self.uses_flow = self.distill == "restorect"
         model_config = config.model.copy_and_resolve_references()
-        model_config.use_flow = self.distill == "restorect"
+        with model_config.unlocked():  # Command-line configs come locked.
+            model_config.use_flow = self.distill == "restorect"
         self.student = model_from_config(model_config)
         self.teacher, self._teacher_params = None, None
         self.projections = None
-        if self.distill != "none":
+        if self.distill != "none" and not inference:
             self.teacher, self._teacher_params = load_teacher(
                 config.teacher.workdir, config.teacher.step
             )
@@ -133,6 +135,9 @@ class RestoRectMethod(Method):
 
     def frozen_params(self) -> PyTree:
         return {} if self._teacher_params is None else {"teacher": self._teacher_params}
+
+    def inference_params(self, params: PyTree) -> PyTree:
+        return {"student": params["student"]}
 
     def phase_at(self, step: int) -> str:
         if self.distill == "restorect" and step < self.config.train.phase1_steps:

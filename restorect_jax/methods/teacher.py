@@ -28,8 +28,10 @@ from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
 class TeacherMethod(Method):
     """Trains a RestoRectTeacher from scratch with the S1 losses."""
 
-    def __init__(self, config: ml_collections.ConfigDict):
-        super().__init__(config)
+    privileged = True  # Its priors come from GT.
+
+    def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
+        super().__init__(config, inference=inference)
         self.model = model_from_config(config.model)
 
     def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:

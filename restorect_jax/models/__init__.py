@@ -6,7 +6,8 @@ params = model.init(rng, lq, z_img, z_rex)
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import flax.linen as nn
 
