@@ -1,0 +1,83 @@
+"""Every metric by the name `evaluate --metrics` takes, with how it is called and read.
+
+A metric scores one restored (H, W, C) float image, with the ground truth for full-reference
+metrics, under the evaluation protocol (Y channel or RGB, crop border) and returns a float.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from restorect_jax.metrics import full_reference, lpips, no_reference
+
+Score = Callable[[np.ndarray, np.ndarray | None, Any], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """How to compute and read one metric.
+
+    Attributes:
+      label: the column heading.
+      compute: `(output, gt or None, protocol) -> float`; the protocol has `y_channel` and
+        `crop_border`.
+      higher_is_better: the direction of a better image.
+      needs_gt: full-reference.
+      needs_colour: undefined on grey images.
+    """
+
+    label: str
+    compute: Score
+    higher_is_better: bool
+    needs_gt: bool
+    needs_colour: bool = False
+
+
+def _fidelity(fn) -> Score:
+    """PSNR / SSIM / MS-SSIM under the protocol's colour space and border crop."""
+    return lambda out, gt, p: float(fn(out, gt, crop_border=p.crop_border, y_channel=p.y_channel))
+
+
+def _cropped(image: np.ndarray, border: int) -> np.ndarray:
+    return image[border : image.shape[0] - border, border : image.shape[1] - border]
+
+
+def _perceptual(net: str) -> Score:
+    """LPIPS with the `net` trunk, on RGB after the protocol's border crop."""
+    return lambda out, gt, p: float(
+        lpips.lpips(_cropped(out, p.crop_border), _cropped(gt, p.crop_border), net=net)
+    )
+
+
+METRICS: dict[str, Metric] = {
+    "psnr": Metric("PSNR", _fidelity(full_reference.psnr), True, True),
+    "ssim": Metric("SSIM", _fidelity(full_reference.ssim), True, True),
+    "ms_ssim": Metric("MS-SSIM", _fidelity(full_reference.ms_ssim), True, True),
+    "lpips_alex": Metric("LPIPS-Alex", _perceptual("alex"), False, True),
+    "lpips_vgg": Metric("LPIPS-VGG", _perceptual("vgg"), False, True),
+    "ciede2000": Metric(
+        "CIEDE2000",
+        lambda out, gt, p: float(full_reference.ciede2000(out, gt, crop_border=p.crop_border)),
+        False,
+        True,
+        needs_colour=True,
+    ),
+    "niqe": Metric(
+        "NIQE",
+        lambda out, gt, p: no_reference.niqe(out, crop_border=p.crop_border),
+        False,
+        False,
+    ),
+    "brisque": Metric("BRISQUE", lambda out, gt, p: no_reference.brisque(out), False, False),
+    "piqe": Metric("PIQE", lambda out, gt, p: no_reference.piqe(out), False, False),
+    "uciqe": Metric(
+        "UCIQE", lambda out, gt, p: no_reference.uciqe(out), True, False, needs_colour=True
+    ),
+    "uiqm": Metric(
+        "UIQM", lambda out, gt, p: no_reference.uiqm(out), True, False, needs_colour=True
+    ),
+}

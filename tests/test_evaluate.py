@@ -1,0 +1,223 @@
+"""The benchmark datasets and `python -m restorect_jax.evaluate`, on tiny images made here."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from absl import flags
+from PIL import Image
+
+from configs import restorect_smoke, smoke
+from restorect_jax import checkpoint as checkpoint_lib
+from restorect_jax import evaluate, methods
+from restorect_jax.data import benchmarks
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _write_images(folder: pathlib.Path, count: int, size: tuple[int, int], mode: str, seed: int):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    shape = (size[0], size[1]) if mode == "L" else (size[0], size[1], 3)
+    for index in range(count):
+        smooth = np.cumsum(rng.normal(0, 8, shape), axis=0) + 128
+        Image.fromarray(np.clip(smooth, 0, 255).astype(np.uint8), mode).save(
+            folder / f"{index:02d}.png"
+        )
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> pathlib.Path:
+    """A data root with tiny CBSD68 (colour), Set12 (grey), Rain100H (pairs) and DICM (no GT)."""
+    root = tmp_path_factory.mktemp("data")
+    _write_images(root / "denoise/test/CBSD68", 3, (40, 56), "RGB", seed=0)
+    _write_images(root / "denoise/test/Set12", 2, (48, 48), "L", seed=1)
+    _write_images(root / "derain/test/Rain100H/norain", 2, (32, 40), "RGB", seed=2)
+    _write_images(root / "derain/test/Rain100H/rain", 2, (32, 40), "RGB", seed=3)
+    _write_images(root / "lowlight/test/DICM", 2, (36, 28), "RGB", seed=4)
+    return root
+
+
+def test_awgn_sets_store_fixed_seeded_noise(data_root, tmp_path):
+    first = benchmarks.load_benchmark("CBSD68", data_root, tmp_path / "a", sigma=25)
+    again = benchmarks.load_benchmark("cbsd68", data_root, tmp_path / "b", sigma=25)
+    other = benchmarks.load_benchmark("CBSD68", data_root, tmp_path / "a", sigma=50)
+    assert [r["name"] for r in first] == ["00.png", "01.png", "02.png"]
+    for a, b, c in zip(first, again, other):
+        np.testing.assert_array_equal(a["lq"], b["lq"])  # Same seed, rebuilt elsewhere.
+        assert a["lq"].dtype == np.float32 and a["lq"].shape == (40, 56, 3)
+        noise = (a["lq"] - a["gt"]) * 255
+        assert abs(noise.std() - 25) < 1.0 and abs(noise.mean()) < 1.0
+        assert abs((c["lq"] - c["gt"]).std() * 255 - 50) < 2.0
+    assert first[0]["lq"].min() < 0 or first[0]["lq"].max() > 1  # Stored unclipped.
+
+
+def test_grey_paired_and_no_ground_truth_sets(data_root, tmp_path):
+    grey = benchmarks.load_benchmark("Set12", data_root, tmp_path, sigma=15)
+    assert grey[0]["gt"].shape == (48, 48, 1) and grey[0]["lq"].shape == (48, 48, 1)
+    rain = benchmarks.load_benchmark("Rain100H", data_root, tmp_path)
+    source = np.asarray(Image.open(data_root / "derain/test/Rain100H/rain/01.png"))
+    np.testing.assert_array_equal(np.round(rain[1]["lq"] * 255).astype(np.uint8), source)
+    dicm = benchmarks.load_benchmark("DICM", data_root, tmp_path)
+    assert set(dicm[0]) == {"name", "lq"}
+
+
+def test_missing_dataset_and_bad_sigma_name_the_problem(data_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="Kodak24.*RESTORECT_DATA_DIR"):
+        benchmarks.load_benchmark("Kodak24", data_root, tmp_path, sigma=25)
+    with pytest.raises(ValueError, match="give a noise sigma"):
+        benchmarks.load_benchmark("CBSD68", data_root, tmp_path)
+    with pytest.raises(ValueError, match="unknown dataset 'Urban100'"):
+        benchmarks.get_benchmark("Urban100")
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_dihedral_inverse_and_padding(k):
+    image = np.arange(5 * 7 * 2, dtype=np.float32).reshape(5, 7, 2)
+    np.testing.assert_array_equal(
+        evaluate.dihedral(evaluate.dihedral(image, k), k, inverse=True), image
+    )
+    padded = evaluate.pad_to_multiple(image, 4)
+    assert padded.shape == (8, 8, 2)
+    np.testing.assert_array_equal(padded[:5, :7], image)
+    np.testing.assert_array_equal(padded[5, :7], image[3])  # Reflected about the last row.
+
+
+def _run(argv: list[str]) -> pathlib.Path:
+    """`evaluate.evaluate` with these flags (parsed afresh)."""
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["evaluate", *argv])
+    return evaluate.evaluate(flags.FLAGS.config)
+
+
+def test_input_baseline_scores_the_noise_level(data_root, tmp_path):
+    out = _run(
+        [
+            "--baseline=input",
+            "--datasets=CBSD68,Set12",
+            "--sigma=25",
+            "--metrics=psnr",
+            "--noquantize",
+            f"--data_root={data_root}",
+            f"--tfds_dir={tmp_path / 'tfds'}",
+            f"--output={tmp_path / 'out'}",
+        ]
+    )
+    report = json.loads((out / "results.json").read_text())
+    records = benchmarks.load_benchmark("CBSD68", data_root, tmp_path / "tfds", sigma=25)
+    expected = np.mean([-10 * np.log10(np.mean((r["lq"] - r["gt"]) ** 2)) for r in records])
+    cbsd = report["results"][0]
+    assert cbsd["label"] == "CBSD68 σ=25"
+    np.testing.assert_allclose(cbsd["means"]["psnr"], expected, atol=1e-3)
+    assert abs(cbsd["means"]["psnr"] - 20 * np.log10(255 / 25)) < 0.3  # Tiny images: noisy mean.
+    rows = (out / "CBSD68_sigma25.csv").read_text().splitlines()
+    assert rows[0].startswith("image,restore_seconds,psnr") and len(rows) == 4
+    assert (out / "CBSD68_sigma25_grid.png").is_file() and (
+        out / "Set12_sigma25_grid.png"
+    ).is_file()
+    assert "PSNR" in (out / "results.md").read_text()
+
+
+def test_requests_that_cannot_be_met_are_refused(data_root, tmp_path):
+    common = [f"--data_root={data_root}", f"--tfds_dir={tmp_path}", f"--output={tmp_path}"]
+    with pytest.raises(evaluate.EvaluationError, match="DICM has no ground truth.*psnr"):
+        _run(["--baseline=input", "--datasets=DICM", "--metrics=psnr", *common])
+    with pytest.raises(evaluate.EvaluationError, match="Kodak24: folder .* is missing"):
+        _run(["--baseline=input", "--datasets=Kodak24", *common])
+    with pytest.raises(evaluate.EvaluationError, match="--workdir .* does not exist"):
+        _run([f"--workdir={tmp_path / 'nothing'}", *common])
+
+
+def _save_run(workdir: pathlib.Path, config, params) -> None:
+    """A workdir as training leaves it: config.json and one checkpoint of the params."""
+    workdir.mkdir(parents=True)
+    (workdir / "config.json").write_text(config.to_json_best_effort())
+    checkpointer = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep=1, async_save=False)
+    checkpointer.save(3, {"params": params, "ema_params": params}, {"batches": 3})
+    checkpointer.close()
+
+
+def _init(config) -> dict:
+    method = methods.get_method(config.method)(config, inference=True)
+    batch = {key: jnp.zeros((1, 16, 16, 3)) for key in ("lq", "gt")}
+    return jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
+
+
+@pytest.fixture(scope="module")
+def student_run(tmp_path_factory) -> pathlib.Path:
+    config = restorect_smoke.get_config()
+    workdir = tmp_path_factory.mktemp("runs") / "student"
+    _save_run(workdir, config, _init(config))
+    return workdir
+
+
+def test_flow_student_writes_tables_grids_and_steps_plot(student_run, data_root, tmp_path):
+    out = _run(
+        [
+            f"--workdir={student_run}",
+            "--datasets=CBSD68",
+            "--metrics=psnr,ssim",
+            "--steps_sweep=1,2",
+            "--max_images=2",
+            f"--data_root={data_root}",
+            f"--tfds_dir={tmp_path}",
+            f"--output={tmp_path / 'out'}",
+        ]
+    )
+    report = json.loads((out / "results.json").read_text())
+    assert report["model"] == "student@3"
+    assert set(report["results"][0]["psnr_by_steps"]) == {"1", "2"}
+    assert np.isfinite(report["results"][0]["means"]["psnr"])
+    assert (out / "CBSD68_sigma25_steps.png").is_file()
+
+
+def test_checkpoint_of_another_config_is_refused(student_run, data_root, tmp_path):
+    wider = restorect_smoke.get_config()
+    wider.model.width = 8
+    config_file = tmp_path / "wider.py"
+    config_file.write_text(
+        "from configs import restorect_smoke\n\n"
+        "def get_config():\n"
+        "    config = restorect_smoke.get_config()\n"
+        "    config.model.width = 8\n"
+        "    return config\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "restorect_jax.evaluate",
+            f"--checkpoint={student_run / 'checkpoints' / '3'}",
+            f"--config={config_file}",
+            "--datasets=CBSD68",
+            f"--data_root={data_root}",
+            f"--tfds_dir={tmp_path}",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "does not fit the model of --config" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_privileged_teacher_is_refused_on_sets_without_ground_truth(data_root, tmp_path):
+    config = smoke.get_config()
+    _save_run(tmp_path / "teacher", config, _init(config))
+    with pytest.raises(evaluate.EvaluationError, match="reads the ground truth.*DICM has none"):
+        _run(
+            [
+                f"--workdir={tmp_path / 'teacher'}",
+                "--datasets=DICM",
+                f"--data_root={data_root}",
+                f"--tfds_dir={tmp_path}",
+            ]
+        )
