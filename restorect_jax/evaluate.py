@@ -240,6 +240,7 @@ class Protocol:
     y_channel: bool
     crop_border: int
     quantize: bool
+    params_dir: pathlib.Path  # NIQE / BRISQUE model files (`<data root>/metrics`)
 
     def describe(self) -> str:
         space = "Y (BT.601)" if self.y_channel else "RGB (grey sets: the grey channel)"
@@ -441,7 +442,11 @@ def evaluate(argv_config: ml_collections.ConfigDict | None) -> pathlib.Path:
                 f"{restorer.name} reads the ground truth (a privileged teacher) and "
                 f"{benchmark.name} has none; evaluate a student instead"
             )
-        sigmas = _sigmas() if benchmark.degradation == "awgn" else [None]
+        # The clean images do not depend on the noise level: score them once.
+        reads_input = restorer.name != "ground_truth"
+        sigmas = [None]
+        if benchmark.degradation == "awgn":
+            sigmas = _sigmas() if reads_input else _sigmas()[:1]
         plans += [(benchmark, sigma, names) for sigma in sigmas]
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -456,8 +461,9 @@ def evaluate(argv_config: ml_collections.ConfigDict | None) -> pathlib.Path:
             _Y_CHANNEL.value == "true"
             or (_Y_CHANNEL.value == "auto" and benchmark.task == "derain")
         ) and not benchmark.grey
-        protocol = Protocol(y_channel, _CROP_BORDER.value, _QUANTIZE.value)
-        label = benchmark.name + (f" σ={sigma}" if sigma is not None else "")
+        protocol = Protocol(y_channel, _CROP_BORDER.value, _QUANTIZE.value, data_root / "metrics")
+        noisy = sigma is not None and restorer.name != "ground_truth"
+        label = benchmark.name + (f" σ={sigma}" if noisy else "")
         stem = benchmark.name + (f"_sigma{sigma}" if sigma is not None else "")
         rows, grid_outputs = evaluate_dataset(
             restorer, benchmark, records, names, protocol, _STEPS.value
@@ -488,7 +494,7 @@ def evaluate(argv_config: ml_collections.ConfigDict | None) -> pathlib.Path:
         "model": restorer.name,
         "steps": _STEPS.value,
         "self_ensemble": _SELF_ENSEMBLE.value,
-        "command": " ".join(sys.argv),
+        "command": " ".join(["python -m restorect_jax.evaluate", *sys.argv[1:]]),
         "results": results,
     }
     (output_dir / "results.json").write_text(json.dumps(report, indent=2))

@@ -221,3 +221,47 @@ def test_privileged_teacher_is_refused_on_sets_without_ground_truth(data_root, t
                 f"--tfds_dir={tmp_path}",
             ]
         )
+
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+needs_shared_data = pytest.mark.skipif(
+    not (SHARED_DATA / "derain" / "test" / "Rain100H").is_dir(),
+    reason="the shared benchmark data is not beside this checkout",
+)
+
+
+@needs_shared_data
+def test_rain100h_input_row_matches_the_papers_13_55_db_on_y(tmp_path):
+    """Deraining tables print 13.55 dB (Y) for the Rain100H inputs; these 480x320 crops of the
+    481x321 originals are expected within 0.1 dB of it."""
+    out = _run(
+        [
+            "--baseline=input",
+            "--datasets=Rain100H",
+            "--metrics=psnr,ssim",
+            f"--data_root={SHARED_DATA}",
+            f"--tfds_dir={tmp_path}",
+            f"--output={tmp_path / 'out'}",
+        ]
+    )
+    result = json.loads((out / "results.json").read_text())["results"][0]
+    assert result["images"] == 100 and result["protocol"].startswith("PSNR/SSIM on Y")
+    assert abs(result["means"]["psnr"] - 13.55) < 0.1
+
+
+@needs_shared_data
+def test_no_reference_metrics_read_their_models_from_data_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("RESTORECT_DATA_DIR", raising=False)
+    out = _run(
+        [
+            "--baseline=input",
+            "--datasets=DICM",
+            "--max_images=2",
+            f"--data_root={SHARED_DATA}",
+            f"--tfds_dir={tmp_path}",
+            f"--output={tmp_path / 'out'}",
+        ]
+    )
+    means = json.loads((out / "results.json").read_text())["results"][0]["means"]
+    assert set(means) == {"niqe", "brisque", "piqe"}
+    assert all(np.isfinite(value) for value in means.values())

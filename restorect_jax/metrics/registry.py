@@ -23,8 +23,8 @@ class Metric:
 
     Attributes:
       label: the column heading.
-      compute: `(output, gt or None, protocol) -> float`; the protocol has `y_channel` and
-        `crop_border`.
+      compute: `(output, gt or None, protocol) -> float`; the protocol has `y_channel`,
+        `crop_border` and `params_dir` (where the NIQE / BRISQUE model files are).
       higher_is_better: the direction of a better image.
       needs_gt: full-reference.
       needs_colour: undefined on grey images.
@@ -68,11 +68,18 @@ METRICS: dict[str, Metric] = {
     ),
     "niqe": Metric(
         "NIQE",
-        lambda out, gt, p: no_reference.niqe(out, crop_border=p.crop_border),
+        lambda out, gt, p: no_reference.niqe(
+            out, crop_border=p.crop_border, params_dir=p.params_dir
+        ),
         False,
         False,
     ),
-    "brisque": Metric("BRISQUE", lambda out, gt, p: no_reference.brisque(out), False, False),
+    "brisque": Metric(
+        "BRISQUE",
+        lambda out, gt, p: no_reference.brisque(out, params_dir=p.params_dir),
+        False,
+        False,
+    ),
     "piqe": Metric("PIQE", lambda out, gt, p: no_reference.piqe(out), False, False),
     "uciqe": Metric(
         "UCIQE", lambda out, gt, p: no_reference.uciqe(out), True, False, needs_colour=True
