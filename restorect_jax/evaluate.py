@@ -29,16 +29,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import methods, writers
+from restorect_jax import inference, writers
 from restorect_jax.config_lib import config_from_json
 from restorect_jax.data import benchmarks
 from restorect_jax.data.pipeline import DATA_DIR_ENV, resolve_data_root
@@ -101,7 +98,7 @@ def baseline_restorer(kind: str) -> Restorer:
     return Restorer("ground_truth", lambda lq, gt, steps: gt, needs_gt=True)
 
 
-def read_config(workdir: pathlib.Path | None, override: ml_collections.ConfigDict | None):
+def read_config(workdir: pathlib.Path, override: ml_collections.ConfigDict | None):
     """`--config` if given, else `<workdir>/config.json` (the run's own config)."""
     if override is not None:
         return override
@@ -111,105 +108,37 @@ def read_config(workdir: pathlib.Path | None, override: ml_collections.ConfigDic
     return config_from_json(path.read_text())
 
 
-def _check_params_match(method, params, config_source: str, checkpoint_dir: pathlib.Path):
-    """Raises EvaluationError unless `params` have the names and shapes `method` builds."""
-    stride = method.stride
-    batch = {key: jnp.zeros((1, 2 * stride, 2 * stride, 3)) for key in ("lq", "gt")}
-    expected = method.inference_params(
-        jax.eval_shape(method.init_params, jax.random.PRNGKey(0), batch)
-    )
-    flat_expected = {
-        jax.tree_util.keystr(path): leaf.shape
-        for path, leaf in jax.tree_util.tree_leaves_with_path(expected)
-    }
-    flat_found = {
-        jax.tree_util.keystr(path): np.shape(leaf)
-        for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-    }
-    for key in sorted(set(flat_expected) | set(flat_found)):
-        if flat_expected.get(key) != flat_found.get(key):
-            raise EvaluationError(
-                f"checkpoint {checkpoint_dir} does not fit the model of {config_source}: "
-                f"parameter {key} is {flat_found.get(key, 'missing')} there, the config builds "
-                f"{flat_expected.get(key, 'nothing')} (was it trained with another config?)"
-            )
-
-
 def model_restorer(
     workdir: pathlib.Path | None,
     checkpoint: pathlib.Path | None,
     config_override: ml_collections.ConfigDict | None,
     self_ensemble: bool,
 ) -> Restorer:
-    """Loads the EMA params of a checkpoint and wraps the method's jitted `predict`."""
-    if checkpoint is not None:
-        checkpoint_dir, step = checkpoint.parent, int(checkpoint.name)
-        workdir = workdir or checkpoint_dir.parent
-    else:
-        checkpoint_dir, step = workdir / "checkpoints", None
-    config = read_config(workdir, config_override)
-    config_source = "--config" if config_override is not None else str(workdir / "config.json")
+    """A run's EMA params behind its method's jitted `predict` (8 dihedral passes if asked)."""
     try:
-        step, state = checkpoint_lib.load_state(checkpoint_dir, step)
-    except FileNotFoundError as err:
-        raise EvaluationError(f"{err} (train first, or pass --checkpoint)") from err
-    method = methods.get_method(config.method)(config, inference=True)
-    params = method.inference_params(state["ema_params"])
-    _check_params_match(method, params, config_source, checkpoint_dir)
-
-    def predict(params, lq, gt, num_steps):
-        batch = {"lq": lq, "gt": gt}
-        if method.uses_flow:
-            return method.predict(params, {}, batch, num_steps)
-        return method.predict(params, {}, batch)
-
-    predict = jax.jit(predict, static_argnums=(3,))
+        model = inference.load_run(workdir, checkpoint, config_override)
+    except inference.ModelLoadError as err:
+        raise EvaluationError(str(err)) from err
 
     def restore(lq: np.ndarray, gt: np.ndarray | None, steps: int | None) -> np.ndarray:
         variants = range(8) if self_ensemble else (0,)
         outputs = []
         for k in variants:
-            lq_k = dihedral(lq, k)[None]
-            gt_k = lq_k if gt is None else dihedral(gt, k)[None]
-            out = np.asarray(predict(params, lq_k, gt_k, steps))[0]
-            outputs.append(dihedral(out, k, inverse=True))
+            gt_k = None if gt is None else inference.dihedral(gt, k)[None]
+            out = model.predict(inference.dihedral(lq, k)[None], gt_k, steps)[0]
+            outputs.append(inference.dihedral(out, k, inverse=True))
         return np.mean(outputs, axis=0)
 
-    name = f"{workdir.name}@{step}"
-    logging.info("Evaluating %s (method %s)", name, config.method)
+    logging.info("Evaluating %s (method %s)", model.name, model.config.method)
     return Restorer(
-        name,
+        model.name,
         restore,
-        stride=method.stride,
-        needs_gt=method.privileged,
-        uses_flow=method.uses_flow,
-        task=_task_of(config),
-        clip_input=bool(config.data.clip),
+        stride=model.stride,
+        needs_gt=model.method.privileged,
+        uses_flow=model.method.uses_flow,
+        task=model.task,
+        clip_input=bool(model.config.data.clip),
     )
-
-
-def _task_of(config: ml_collections.ConfigDict) -> str:
-    if config.data.degradation == "awgn":
-        return "denoise"
-    if config.data.degradation == "lowlight":
-        return "lowlight"
-    return "derain" if config.data.paired else "denoise"
-
-
-def dihedral(image: np.ndarray, k: int, inverse: bool = False) -> np.ndarray:
-    """The k-th of the 8 flips/rotations of an (H, W, C) image (`inverse` undoes it)."""
-    if inverse:
-        return np.rot90(np.flipud(image) if k >= 4 else image, -(k % 4))
-    rotated = np.rot90(image, k % 4)
-    return np.flipud(rotated) if k >= 4 else rotated
-
-
-def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
-    """Reflect-pads the bottom and right of (H, W, C) up to multiples of `multiple`."""
-    height, width = image.shape[:2]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    mode = "reflect" if pad_h < height and pad_w < width else "symmetric"
-    return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -224,8 +153,8 @@ def run_restorer(
     height, width, channels = lq.shape
     if restorer.clip_input:
         lq = np.clip(lq, 0.0, 1.0)
-    lq_in = pad_to_multiple(_as_rgb(lq), restorer.stride)
-    gt_in = None if gt is None else pad_to_multiple(_as_rgb(gt), restorer.stride)
+    lq_in = inference.pad_to_multiple(_as_rgb(lq), restorer.stride)
+    gt_in = None if gt is None else inference.pad_to_multiple(_as_rgb(gt), restorer.stride)
     out = restorer.restore(lq_in, gt_in, steps)[:height, :width]
     return out.mean(axis=-1, keepdims=True) if channels == 1 else out
 
@@ -411,10 +340,6 @@ def evaluate(argv_config: ml_collections.ConfigDict | None) -> pathlib.Path:
     elif _WORKDIR.value or _CHECKPOINT.value:
         workdir = pathlib.Path(_WORKDIR.value) if _WORKDIR.value else None
         checkpoint = pathlib.Path(_CHECKPOINT.value) if _CHECKPOINT.value else None
-        if workdir is not None and not workdir.is_dir():
-            raise EvaluationError(f"--workdir {workdir} does not exist")
-        if checkpoint is not None and not (checkpoint.is_dir() and checkpoint.name.isdigit()):
-            raise EvaluationError(f"--checkpoint {checkpoint} is not a checkpoint step folder")
         restorer = model_restorer(workdir, checkpoint, argv_config, _SELF_ENSEMBLE.value)
         base = workdir or checkpoint.parent.parent
         output_dir = pathlib.Path(_OUTPUT.value or base / "eval")

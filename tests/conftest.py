@@ -19,3 +19,41 @@ os.environ.setdefault(
     os.path.join(os.path.expanduser("~"), ".cache", "restorect_jax", "jax_test_cache"),
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+
+import pathlib
+
+import pytest
+
+
+def save_run(workdir: pathlib.Path, config, params) -> None:
+    """A workdir as training leaves it: config.json and one checkpoint (step 3) of `params`."""
+    from restorect_jax import checkpoint as checkpoint_lib
+
+    workdir.mkdir(parents=True)
+    (workdir / "config.json").write_text(config.to_json_best_effort())
+    checkpointer = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep=1, async_save=False)
+    checkpointer.save(3, {"params": params, "ema_params": params}, {"batches": 3})
+    checkpointer.close()
+
+
+def init_params(config) -> dict:
+    """Freshly initialised prediction params of `config`'s method."""
+    import jax
+    import jax.numpy as jnp
+
+    from restorect_jax import methods
+
+    method = methods.get_method(config.method)(config, inference=True)
+    batch = {key: jnp.zeros((1, 16, 16, 3)) for key in ("lq", "gt")}
+    return jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
+
+
+@pytest.fixture(scope="session")
+def student_run(tmp_path_factory) -> pathlib.Path:
+    """A run of the tiny flow student (configs/restorect_smoke.py) with initial params."""
+    from configs import restorect_smoke
+
+    config = restorect_smoke.get_config()
+    workdir = tmp_path_factory.mktemp("runs") / "student"
+    save_run(workdir, config, init_params(config))
+    return workdir

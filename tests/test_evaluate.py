@@ -5,16 +5,14 @@ import pathlib
 import subprocess
 import sys
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from absl import flags
+from conftest import init_params, save_run
 from PIL import Image
 
-from configs import restorect_smoke, smoke
-from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import evaluate, methods
+from configs import smoke
+from restorect_jax import evaluate, inference
 from restorect_jax.data import benchmarks
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -80,9 +78,9 @@ def test_missing_dataset_and_bad_sigma_name_the_problem(data_root, tmp_path):
 def test_dihedral_inverse_and_padding(k):
     image = np.arange(5 * 7 * 2, dtype=np.float32).reshape(5, 7, 2)
     np.testing.assert_array_equal(
-        evaluate.dihedral(evaluate.dihedral(image, k), k, inverse=True), image
+        inference.dihedral(inference.dihedral(image, k), k, inverse=True), image
     )
-    padded = evaluate.pad_to_multiple(image, 4)
+    padded = inference.pad_to_multiple(image, 4)
     assert padded.shape == (8, 8, 2)
     np.testing.assert_array_equal(padded[:5, :7], image)
     np.testing.assert_array_equal(padded[5, :7], image[3])  # Reflected about the last row.
@@ -129,31 +127,8 @@ def test_requests_that_cannot_be_met_are_refused(data_root, tmp_path):
         _run(["--baseline=input", "--datasets=DICM", "--metrics=psnr", *common])
     with pytest.raises(evaluate.EvaluationError, match="Kodak24: folder .* is missing"):
         _run(["--baseline=input", "--datasets=Kodak24", *common])
-    with pytest.raises(evaluate.EvaluationError, match="--workdir .* does not exist"):
+    with pytest.raises(evaluate.EvaluationError, match="workdir .* does not exist"):
         _run([f"--workdir={tmp_path / 'nothing'}", *common])
-
-
-def _save_run(workdir: pathlib.Path, config, params) -> None:
-    """A workdir as training leaves it: config.json and one checkpoint of the params."""
-    workdir.mkdir(parents=True)
-    (workdir / "config.json").write_text(config.to_json_best_effort())
-    checkpointer = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep=1, async_save=False)
-    checkpointer.save(3, {"params": params, "ema_params": params}, {"batches": 3})
-    checkpointer.close()
-
-
-def _init(config) -> dict:
-    method = methods.get_method(config.method)(config, inference=True)
-    batch = {key: jnp.zeros((1, 16, 16, 3)) for key in ("lq", "gt")}
-    return jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
-
-
-@pytest.fixture(scope="module")
-def student_run(tmp_path_factory) -> pathlib.Path:
-    config = restorect_smoke.get_config()
-    workdir = tmp_path_factory.mktemp("runs") / "student"
-    _save_run(workdir, config, _init(config))
-    return workdir
 
 
 def test_flow_student_writes_tables_grids_and_steps_plot(student_run, data_root, tmp_path):
@@ -177,8 +152,6 @@ def test_flow_student_writes_tables_grids_and_steps_plot(student_run, data_root,
 
 
 def test_checkpoint_of_another_config_is_refused(student_run, data_root, tmp_path):
-    wider = restorect_smoke.get_config()
-    wider.model.width = 8
     config_file = tmp_path / "wider.py"
     config_file.write_text(
         "from configs import restorect_smoke\n\n"
@@ -205,13 +178,13 @@ def test_checkpoint_of_another_config_is_refused(student_run, data_root, tmp_pat
         env={"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
-    assert "does not fit the model of --config" in result.stderr
+    assert "with the given config: parameter" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_privileged_teacher_is_refused_on_sets_without_ground_truth(data_root, tmp_path):
     config = smoke.get_config()
-    _save_run(tmp_path / "teacher", config, _init(config))
+    save_run(tmp_path / "teacher", config, init_params(config))
     with pytest.raises(evaluate.EvaluationError, match="reads the ground truth.*DICM has none"):
         _run(
             [

@@ -1,0 +1,221 @@
+"""Command line: restores photos with a trained student.
+
+    python -m restorect_jax.restore --task denoise photo.jpg scans/ --output restored/
+    python -m restorect_jax.restore --workdir runs/restorect_denoise noisy.png --output out/
+
+Inputs are files or folders (their images, not subfolders): PNG, JPEG, TIFF, BMP, WebP; 8 or 16
+bits; grey or RGB; alpha passed through; EXIF orientation applied. Each output keeps its input's
+name, format and bit depth. Images larger than `--tile` are restored in overlapping tiles,
+blended with linear ramps over the overlap, so memory stays bounded for any size. A bad file
+gets a one-line error and the others still get done; the exit status is 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import sys
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import tqdm
+from absl import app, flags
+
+from restorect_jax import image_io, inference
+
+_TASK = flags.DEFINE_enum("task", None, inference.TASKS, "bundled student to use")
+_WORKDIR = flags.DEFINE_string("workdir", None, "a training run to use instead of bundled weights")
+_OUTPUT = flags.DEFINE_string("output", None, "output folder")
+_STEPS = flags.DEFINE_integer("steps", None, "ODE steps of flow models (default: the model's)")
+_TILE = flags.DEFINE_integer("tile", 512, "tile side in pixels; larger images are tiled")
+_OVERLAP = flags.DEFINE_integer("overlap", 32, "overlap between neighbouring tiles, in pixels")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "allow an output to replace its input file")
+
+
+class RestoreError(Exception):
+    """A problem with the request as a whole (not with one file); printed without traceback."""
+
+
+Predict = Callable[[np.ndarray], np.ndarray]  # (1, h, w, 3) -> (1, h, w, 3)
+
+
+def ramp(length: int, overlap: int, taper_start: bool, taper_end: bool) -> np.ndarray:
+    """Blending weights along one tile side: linear ramps of `overlap` pixels at tapered ends.
+
+    `w[i] = (i + 0.5) / overlap` over the first `overlap` pixels (if `taper_start`), mirrored at
+    the end (if `taper_end`), 1 elsewhere. Neighbouring ramps over a shared overlap sum to 1.
+    """
+    weights = np.ones(length, np.float32)
+    if overlap > 0:
+        rise = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        if taper_start:
+            weights[:overlap] = np.minimum(weights[:overlap], rise)
+        if taper_end:
+            weights[-overlap:] = np.minimum(weights[-overlap:], rise[::-1])
+    return weights
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of side `tile` covering [0, length) with at least `overlap` shared."""
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    return [*starts, length - tile]
+
+
+def restore_tiled(image: np.ndarray, predict: Predict, tile: int, overlap: int) -> np.ndarray:
+    """Restores a padded (H, W, 3) image tile by tile and blends the tiles.
+
+    Every tile has the same shape (min(tile, H), min(tile, W)), so the model compiles once.
+    Each output pixel is the weighted mean of the tiles covering it, with `ramp` weights that
+    fall off towards the inner tile edges.
+    """
+    height, width = image.shape[:2]
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    total = np.zeros(image.shape, np.float32)
+    weight = np.zeros((height, width, 1), np.float32)
+    rows, cols = tile_starts(height, tile_h, overlap), tile_starts(width, tile_w, overlap)
+    for top in rows:
+        for left in cols:
+            window = image[top : top + tile_h, left : left + tile_w]
+            out = predict(window[None])[0]
+            w_y = ramp(tile_h, overlap, top > 0, top + tile_h < height)
+            w_x = ramp(tile_w, overlap, left > 0, left + tile_w < width)
+            w = (w_y[:, None] * w_x[None, :])[..., None]
+            total[top : top + tile_h, left : left + tile_w] += w * out
+            weight[top : top + tile_h, left : left + tile_w] += w
+    return total / weight
+
+
+def restore_pixels(
+    pixels: np.ndarray, predict: Predict, stride: int, tile: int, overlap: int
+) -> np.ndarray:
+    """Restores (H, W, C) float pixels (grey as three equal channels), any size.
+
+    The image is reflect-padded to a multiple of `stride` (and of the tile grid), restored
+    whole or in tiles, and cropped back; grey images come back as the channel mean.
+    """
+    height, width, channels = pixels.shape
+    rgb = np.repeat(pixels, 3, axis=-1) if channels == 1 else pixels
+    padded = inference.pad_to_multiple(rgb, stride)
+    out = restore_tiled(padded, predict, tile, overlap)[:height, :width]
+    return out.mean(axis=-1, keepdims=True) if channels == 1 else out
+
+
+def collect_inputs(paths: list[str]) -> tuple[list[pathlib.Path], list[str]]:
+    """The image files named or inside the named folders, and one error line per bad path."""
+    files, errors = [], []
+    for name in paths:
+        path = pathlib.Path(name)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in image_io.SUFFIXES
+            )
+            if not found:
+                errors.append(f"{path}: no images ({', '.join(sorted(image_io.SUFFIXES))})")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            errors.append(f"{path}: no such file or folder")
+    return files, errors
+
+
+def output_path(source: pathlib.Path, output_dir: pathlib.Path) -> pathlib.Path:
+    return output_dir / source.name
+
+
+@dataclasses.dataclass
+class Outcome:
+    source: pathlib.Path
+    error: str | None = None
+
+
+def restore_files(
+    files: list[pathlib.Path],
+    output_dir: pathlib.Path,
+    model: inference.LoadedModel,
+    *,
+    steps: int | None,
+    tile: int,
+    overlap: int,
+    overwrite: bool,
+) -> Iterator[Outcome]:
+    """Restores each file into `output_dir`, yielding an outcome per file (errors included)."""
+    if tile % model.stride or tile <= 2 * overlap:
+        raise RestoreError(
+            f"--tile {tile} must be a multiple of {model.stride} and more than twice --overlap"
+        )
+    if model.method.privileged:
+        raise RestoreError(f"{model.name} is a privileged teacher (it needs GT); use a student")
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return model.predict(np.clip(batch, 0.0, 1.0), num_steps=steps)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for source in tqdm.tqdm(files, desc="restore", unit="img"):
+        target = output_path(source, output_dir)
+        if target.resolve() == source.resolve() and not overwrite:
+            yield Outcome(source, f"{source}: the output would overwrite it (pass --overwrite)")
+            continue
+        try:
+            image = image_io.read_image(source)
+        except image_io.ImageReadError as err:
+            yield Outcome(source, str(err))
+            continue
+        restored = restore_pixels(image.pixels, predict, model.stride, tile, overlap)
+        image_io.write_image(target, restored, image)
+        yield Outcome(source)
+
+
+def load_model(task: str | None, workdir: str | None) -> inference.LoadedModel:
+    if (task is None) == (workdir is None):
+        raise RestoreError("give exactly one of --task (bundled weights) and --workdir")
+    try:
+        if workdir is not None:
+            return inference.load_run(pathlib.Path(workdir))
+        bundle = inference.WEIGHTS_DIR / task
+        if not bundle.is_dir():
+            raise RestoreError(
+                f"no bundled weights for --task {task} in this install ({bundle}); "
+                "train one and pass --workdir"
+            )
+        return inference.load_bundle(bundle)
+    except inference.ModelLoadError as err:
+        raise RestoreError(str(err)) from err
+
+
+def main(argv: list[str]) -> None:
+    inputs = argv[1:]
+    try:
+        if not inputs:
+            raise RestoreError("name at least one input file or folder")
+        if not _OUTPUT.value:
+            raise RestoreError("--output is required")
+        model = load_model(_TASK.value, _WORKDIR.value)
+        files, errors = collect_inputs(inputs)
+        outcomes = restore_files(
+            files,
+            pathlib.Path(_OUTPUT.value),
+            model,
+            steps=_STEPS.value,
+            tile=_TILE.value,
+            overlap=_OVERLAP.value,
+            overwrite=_OVERWRITE.value,
+        )
+        outcomes = list(outcomes)
+    except RestoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    errors += [outcome.error for outcome in outcomes if outcome.error]
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    done = sum(1 for outcome in outcomes if outcome.error is None)
+    print(f"restored {done} of {len(files)} images into {_OUTPUT.value}")
+    if errors:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,176 @@
+"""Photo I/O, tiled restoration and `python -m restorect_jax.restore`."""
+
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import png
+import pytest
+import tifffile
+from PIL import Image
+
+from restorect_jax import image_io, inference, restore
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RNG = np.random.default_rng(0)
+
+
+def _smooth(shape, dtype=np.uint8) -> np.ndarray:
+    peak = np.iinfo(dtype).max
+    base = np.cumsum(RNG.normal(0, peak / 40, shape), axis=0) + peak / 2
+    return np.clip(base, 0, peak).astype(dtype)
+
+
+# --- image I/O -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("suffix", "mode", "shape"),
+    [
+        (".png", "RGB", (20, 30, 3)),
+        (".png", "L", (20, 30)),
+        (".png", "RGBA", (20, 30, 4)),
+        (".png", "LA", (20, 30, 2)),
+        (".bmp", "RGB", (20, 30, 3)),
+        (".tif", "RGB", (20, 30, 3)),
+        (".webp", "RGB", (20, 30, 3)),
+    ],
+)
+def test_8_bit_images_round_trip_with_alpha_kept(tmp_path, suffix, mode, shape):
+    pixels = _smooth(shape)
+    source = tmp_path / f"in{suffix}"
+    options = {"lossless": True} if suffix == ".webp" else {}
+    Image.fromarray(pixels, mode).save(source, **options)
+    image = image_io.read_image(source)
+    channels = 1 if mode in ("L", "LA") else 3
+    assert image.bit_depth == 8 and image.pixels.shape == (20, 30, channels)
+    assert (image.alpha is not None) == mode.endswith("A")
+    image_io.write_image(tmp_path / f"out{suffix}", image.pixels, image)
+    written = np.asarray(Image.open(tmp_path / f"out{suffix}"))
+    np.testing.assert_array_equal(written, np.asarray(Image.open(source)))
+
+
+def test_16_bit_png_and_tiff_stay_16_bit_with_alpha(tmp_path):
+    rgba = _smooth((18, 22, 4), np.uint16)
+    with open(tmp_path / "in.png", "wb") as file:
+        png.Writer(22, 18, greyscale=False, alpha=True, bitdepth=16).write(file, rgba.reshape(18, -1))
+    tifffile.imwrite(tmp_path / "in.tif", rgba[..., :3], photometric="rgb")
+    grey = _smooth((18, 22), np.uint16)
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    for name, expected in [("in.png", rgba), ("in.tif", rgba[..., :3]), ("grey.png", grey)]:
+        image = image_io.read_image(tmp_path / name)
+        assert image.bit_depth == 16
+        image_io.write_image(tmp_path / f"out_{name}", image.pixels, image)
+        again = image_io.read_image(tmp_path / f"out_{name}")
+        stored = np.round(again.pixels * 65535).astype(np.uint16)
+        if again.alpha is not None:
+            stored = np.concatenate([stored, again.alpha[..., None]], -1)
+        np.testing.assert_array_equal(stored.reshape(expected.shape), expected)
+        assert again.bit_depth == 16
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_rotated_input_comes_out_upright(tmp_path, orientation):
+    upright = _smooth((24, 40, 3))
+    stored = {3: np.rot90(upright, 2), 6: np.rot90(upright, 1), 8: np.rot90(upright, -1)}
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(stored[orientation])).save(
+        tmp_path / "in.png", exif=exif.tobytes()
+    )
+    image = image_io.read_image(tmp_path / "in.png")
+    np.testing.assert_array_equal(np.round(image.pixels * 255).astype(np.uint8), upright)
+    image_io.write_image(tmp_path / "out.png", image.pixels, image)
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.getexif().get(0x0112, 1) == 1 and written.size == (40, 24)
+
+
+def test_bad_files_raise_errors_naming_them(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "noise.jpg").write_bytes(RNG.bytes(500))
+    Image.fromarray(_smooth((64, 64, 3))).save(tmp_path / "whole.png")
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
+    for name in ("empty.png", "noise.jpg", "truncated.png"):
+        with pytest.raises(image_io.ImageReadError, match=name):
+            image_io.read_image(tmp_path / name)
+
+
+# --- tiling ----------------------------------------------------------------------------------
+
+
+def test_ramps_of_neighbouring_tiles_sum_to_one():
+    left = restore.ramp(64, 16, taper_start=False, taper_end=True)
+    right = restore.ramp(64, 16, taper_start=True, taper_end=False)
+    np.testing.assert_allclose(left[-16:] + right[:16], 1.0, atol=1e-6)
+    assert restore.tile_starts(100, 64, 16) == [0, 36]
+    assert restore.tile_starts(64, 64, 16) == [0]
+
+
+def test_tiling_reproduces_a_pointwise_model_exactly():
+    image = RNG.random((70, 90, 3)).astype(np.float32)
+    out = restore.restore_tiled(image, lambda x: x * 0.5 + 0.1, tile=32, overlap=8)
+    np.testing.assert_allclose(out, image * 0.5 + 0.1, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def student(student_run) -> inference.LoadedModel:
+    return inference.load_run(student_run)
+
+
+def test_tiled_output_agrees_with_untiled_and_seams_are_no_worse():
+    """Attention and SCLN see whole tiles, so tiles cannot be bit-equal to one pass: require
+    40 dB between the two, and no larger mean error on the seams than away from them. The
+    bundled denoiser on a noisy image (a random-init model is no test: its output is noise)."""
+    model = inference.load_bundle(inference.WEIGHTS_DIR / "denoise")
+    clean = _smooth((128, 160, 3)) / 255.0
+    noisy = np.clip(clean + RNG.normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32)
+    whole = restore.restore_pixels(noisy, model.predict, model.stride, tile=512, overlap=16)
+    tiled = restore.restore_pixels(noisy, model.predict, model.stride, tile=64, overlap=16)
+    assert -10 * np.log10(np.mean((whole - tiled) ** 2)) >= 40.0
+    error = np.abs(whole - tiled).mean(axis=-1)
+    seam = np.zeros(error.shape, bool)
+    for start in restore.tile_starts(128, 64, 16)[1:]:
+        seam[start : start + 16] = True
+    for start in restore.tile_starts(160, 64, 16)[1:]:
+        seam[:, start : start + 16] = True
+    assert error[seam].mean() <= error[~seam].mean()
+
+
+def test_bundle_round_trip_predicts_the_same(student, tmp_path):
+    inference.save_bundle(student, tmp_path / "bundle")
+    bundled = inference.load_bundle(tmp_path / "bundle")
+    batch = RNG.random((1, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(bundled.predict(batch), student.predict(batch))
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _restore_cli(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "restorect_jax.restore", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_folder_with_a_corrupt_file_restores_the_others(student_run, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(_smooth((40, 50, 3))).save(inputs / "a.png")
+    Image.fromarray(_smooth((33, 47))).save(inputs / "b.jpg")
+    (inputs / "c.png").write_bytes(b"not an image")
+    result = _restore_cli([f"--workdir={student_run}", str(inputs), f"--output={tmp_path / 'out'}"])
+    assert result.returncode == 1
+    assert "c.png" in result.stderr and "restored 2 of 3" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert np.asarray(Image.open(tmp_path / "out" / "a.png")).shape == (40, 50, 3)
+    assert np.asarray(Image.open(tmp_path / "out" / "b.jpg")).shape == (33, 47)
+
+    again = _restore_cli([f"--workdir={student_run}", str(inputs / "a.png"), f"--output={inputs}"])
+    assert again.returncode == 1 and "--overwrite" in again.stderr
