@@ -10,7 +10,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from restorect_jax import image_io, inference, restore
+from restorect_jax import exported, image_io, inference, restore
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)
@@ -54,7 +54,9 @@ def test_8_bit_images_round_trip_with_alpha_kept(tmp_path, suffix, mode, shape):
 def test_16_bit_png_and_tiff_stay_16_bit_with_alpha(tmp_path):
     rgba = _smooth((18, 22, 4), np.uint16)
     with open(tmp_path / "in.png", "wb") as file:
-        png.Writer(22, 18, greyscale=False, alpha=True, bitdepth=16).write(file, rgba.reshape(18, -1))
+        png.Writer(22, 18, greyscale=False, alpha=True, bitdepth=16).write(
+            file, rgba.reshape(18, -1)
+        )
     tifffile.imwrite(tmp_path / "in.tif", rgba[..., :3], photometric="rgb")
     grey = _smooth((18, 22), np.uint16)
     Image.fromarray(grey).save(tmp_path / "grey.png")
@@ -174,3 +176,30 @@ def test_folder_with_a_corrupt_file_restores_the_others(student_run, tmp_path):
 
     again = _restore_cli([f"--workdir={student_run}", str(inputs / "a.png"), f"--output={inputs}"])
     assert again.returncode == 1 and "--overwrite" in again.stderr
+
+
+def test_exported_model_matches_the_in_process_model(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "restorect_jax.export",
+            "--task=denoise",
+            f"--output={tmp_path / 'model.stablehlo'}",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_exported = exported.load_exported(tmp_path / "model.stablehlo")
+    model = inference.load_bundle(inference.WEIGHTS_DIR / "denoise")
+    for shape in [(2, 32, 48, 3), (1, 37, 29, 3)]:  # The second needs padding to the stride.
+        images = RNG.random(shape).astype(np.float32)
+        padded = np.pad(
+            images, ((0, 0), (0, -shape[1] % 8), (0, -shape[2] % 8), (0, 0)), "symmetric"
+        )
+        expected = model.predict(padded)[:, : shape[1], : shape[2]]
+        np.testing.assert_allclose(run_exported(images), expected, atol=1e-5)

@@ -33,6 +33,7 @@ import pathlib
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import flow, losses
@@ -181,6 +182,15 @@ class RestoRectMethod(Method):
             self.config.flow.remat,
         )
 
+    def _fixed_noise(self, dim: int) -> jax.Array:
+        """The (1, dim) prediction start noise, drawn by numpy from `flow.noise_seed`.
+
+        Not by `jax.random`: its values change with the `jax_threefry_partitionable` setting,
+        and a trained model's output must not.
+        """
+        rng = np.random.default_rng(self.config.flow.noise_seed)
+        return jnp.asarray(rng.standard_normal((1, dim), dtype=np.float32))
+
     def predict(
         self, params: PyTree, frozen: PyTree, batch: Batch, num_steps: int | None = None
     ) -> jax.Array:
@@ -193,8 +203,7 @@ class RestoRectMethod(Method):
         lq = batch["lq"]
         cond = self.student.apply(params["student"], lq, method="conditions")
         dim = 2 * self.config.model.prior_dim
-        noise = jax.random.normal(jax.random.PRNGKey(self.config.flow.noise_seed), (1, dim))
-        noise = jnp.broadcast_to(noise, (lq.shape[0], dim))
+        noise = jnp.broadcast_to(self._fixed_noise(dim), (lq.shape[0], dim))
         z = self.priors(params, cond, noise, num_steps or self.config.flow.num_steps)
         z_img, z_rex = jnp.split(z, 2, axis=-1)
         return self.student.apply(params["student"], lq, z_img, z_rex, method="restore").restored

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import flax.linen as nn
 import flax.struct
 import jax
@@ -56,7 +54,7 @@ class RetinexHead(nn.Module):
 
 def _crop(x: Array, height: int, width: int, stride: int) -> Array:
     """Keeps the top-left `ceil(height/stride) x ceil(width/stride)` pixels of a stride-s map."""
-    return x[:, : math.ceil(height / stride), : math.ceil(width / stride)]
+    return x[:, : (height + stride - 1) // stride, : (width + stride - 1) // stride]
 
 
 class RGFormer(nn.Module):
