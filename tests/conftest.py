@@ -57,3 +57,19 @@ def student_run(tmp_path_factory) -> pathlib.Path:
     workdir = tmp_path_factory.mktemp("runs") / "student"
     save_run(workdir, config, init_params(config))
     return workdir
+
+
+def run_module(module: str, args: list[str]):
+    """Runs `python -m module args...` from the repository root; returns the completed process."""
+    import subprocess
+    import sys
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env={"PYTHONPATH": str(repo), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+    )

@@ -2,13 +2,11 @@
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from absl import flags
-from conftest import init_params, save_run
+from conftest import init_params, run_module, save_run
 from PIL import Image
 
 from configs import smoke
@@ -160,22 +158,15 @@ def test_checkpoint_of_another_config_is_refused(student_run, data_root, tmp_pat
         "    config.model.width = 8\n"
         "    return config\n"
     )
-    result = subprocess.run(
+    result = run_module(
+        "restorect_jax.evaluate",
         [
-            sys.executable,
-            "-m",
-            "restorect_jax.evaluate",
             f"--checkpoint={student_run / 'checkpoints' / '3'}",
             f"--config={config_file}",
             "--datasets=CBSD68",
             f"--data_root={data_root}",
             f"--tfds_dir={tmp_path}",
         ],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
     assert "with the given config: parameter" in result.stderr

@@ -1,16 +1,15 @@
 """Photo I/O, tiled restoration and `python -m restorect_jax.restore`."""
 
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import png
 import pytest
 import tifffile
+from conftest import run_module
 from PIL import Image
 
-from restorect_jax import exported, image_io, inference, restore
+from restorect_jax import exported, image_io, inference, tiling
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)
@@ -103,16 +102,16 @@ def test_bad_files_raise_errors_naming_them(tmp_path):
 
 
 def test_ramps_of_neighbouring_tiles_sum_to_one():
-    left = restore.ramp(64, 16, taper_start=False, taper_end=True)
-    right = restore.ramp(64, 16, taper_start=True, taper_end=False)
+    left = tiling.ramp(64, 16, taper_start=False, taper_end=True)
+    right = tiling.ramp(64, 16, taper_start=True, taper_end=False)
     np.testing.assert_allclose(left[-16:] + right[:16], 1.0, atol=1e-6)
-    assert restore.tile_starts(100, 64, 16) == [0, 36]
-    assert restore.tile_starts(64, 64, 16) == [0]
+    assert tiling.tile_starts(100, 64, 16) == [0, 36]
+    assert tiling.tile_starts(64, 64, 16) == [0]
 
 
 def test_tiling_reproduces_a_pointwise_model_exactly():
     image = RNG.random((70, 90, 3)).astype(np.float32)
-    out = restore.restore_tiled(image, lambda x: x * 0.5 + 0.1, tile=32, overlap=8)
+    out = tiling.restore_tiled(image, lambda x: x * 0.5 + 0.1, tile=32, overlap=8)
     np.testing.assert_allclose(out, image * 0.5 + 0.1, atol=1e-6)
 
 
@@ -128,14 +127,14 @@ def test_tiled_output_agrees_with_untiled_and_seams_are_no_worse():
     model = inference.load_bundle(inference.WEIGHTS_DIR / "denoise")
     clean = _smooth((128, 160, 3)) / 255.0
     noisy = np.clip(clean + RNG.normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32)
-    whole = restore.restore_pixels(noisy, model.predict, model.stride, tile=512, overlap=16)
-    tiled = restore.restore_pixels(noisy, model.predict, model.stride, tile=64, overlap=16)
+    whole = tiling.restore_pixels(noisy, model.predict, model.stride, tile=512, overlap=16)
+    tiled = tiling.restore_pixels(noisy, model.predict, model.stride, tile=64, overlap=16)
     assert -10 * np.log10(np.mean((whole - tiled) ** 2)) >= 40.0
     error = np.abs(whole - tiled).mean(axis=-1)
     seam = np.zeros(error.shape, bool)
-    for start in restore.tile_starts(128, 64, 16)[1:]:
+    for start in tiling.tile_starts(128, 64, 16)[1:]:
         seam[start : start + 16] = True
-    for start in restore.tile_starts(160, 64, 16)[1:]:
+    for start in tiling.tile_starts(160, 64, 16)[1:]:
         seam[:, start : start + 16] = True
     assert error[seam].mean() <= error[~seam].mean()
 
@@ -150,15 +149,8 @@ def test_bundle_round_trip_predicts_the_same(student, tmp_path):
 # --- command line ----------------------------------------------------------------------------
 
 
-def _restore_cli(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "restorect_jax.restore", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
-    )
+def _restore_cli(args: list[str]):
+    return run_module("restorect_jax.restore", args)
 
 
 def test_folder_with_a_corrupt_file_restores_the_others(student_run, tmp_path):
@@ -179,19 +171,8 @@ def test_folder_with_a_corrupt_file_restores_the_others(student_run, tmp_path):
 
 
 def test_exported_model_matches_the_in_process_model(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "restorect_jax.export",
-            "--task=denoise",
-            f"--output={tmp_path / 'model.stablehlo'}",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+    result = run_module(
+        "restorect_jax.export", ["--task=denoise", f"--output={tmp_path / 'model.stablehlo'}"]
     )
     assert result.returncode == 0, result.stderr[-2000:]
     run_exported = exported.load_exported(tmp_path / "model.stablehlo")
