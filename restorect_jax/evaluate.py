@@ -119,6 +119,12 @@ def model_restorer(
         model = inference.load_run(workdir, checkpoint, config_override)
     except inference.ModelLoadError as err:
         raise EvaluationError(str(err)) from err
+    logging.info("Evaluating %s (method %s)", model.name, model.config.method)
+    return restorer_from_model(model, self_ensemble)
+
+
+def restorer_from_model(model: inference.LoadedModel, self_ensemble: bool = False) -> Restorer:
+    """A loaded model (a run or a bundle) as a Restorer (8 dihedral passes if asked)."""
 
     def restore(lq: np.ndarray, gt: np.ndarray | None, steps: int | None) -> np.ndarray:
         variants = range(8) if self_ensemble else (0,)
@@ -129,7 +135,6 @@ def model_restorer(
             outputs.append(inference.dihedral(out, k, inverse=True))
         return np.mean(outputs, axis=0)
 
-    logging.info("Evaluating %s (method %s)", model.name, model.config.method)
     return Restorer(
         model.name,
         restore,
@@ -219,8 +224,9 @@ def evaluate_dataset(
     metric_names: Sequence[str],
     protocol: Protocol,
     steps: int | None,
+    grid_images: int = 4,
 ) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
-    """Per-image rows (name, seconds, metrics) and the outputs of the first grid images."""
+    """Per-image rows (name, seconds, metrics) and the outputs of the first `grid_images`."""
     rows, grid_outputs = [], []
     for index, record in enumerate(tqdm.tqdm(records, desc=benchmark.name, unit="img")):
         start = time.perf_counter()
@@ -228,7 +234,7 @@ def evaluate_dataset(
         seconds = time.perf_counter() - start
         scores = score(output, record.get("gt"), metric_names, protocol)
         rows.append({"image": record["name"], "restore_seconds": seconds, **scores})
-        if index < _GRID_IMAGES.value:
+        if index < grid_images:
             grid_outputs.append(output)
     return rows, grid_outputs
 
@@ -391,7 +397,7 @@ def evaluate(argv_config: ml_collections.ConfigDict | None) -> pathlib.Path:
         label = benchmark.name + (f" σ={sigma}" if noisy else "")
         stem = benchmark.name + (f"_sigma{sigma}" if sigma is not None else "")
         rows, grid_outputs = evaluate_dataset(
-            restorer, benchmark, records, names, protocol, _STEPS.value
+            restorer, benchmark, records, names, protocol, _STEPS.value, _GRID_IMAGES.value
         )
         write_csv(output_dir / f"{stem}.csv", rows)
         write_grid(output_dir / f"{stem}_grid.png", records, grid_outputs)
