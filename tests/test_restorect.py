@@ -137,7 +137,7 @@ def test_one_euler_step_equals_the_modules_one_step_forward(teacher_dir):
     params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
     predict = jax.jit(method.predict, static_argnames="num_steps")
     dim = 2 * method.config.model.prior_dim
-    noise = jax.random.normal(jax.random.PRNGKey(method.config.flow.noise_seed), (1, dim))
+    noise = method.fixed_noise(dim)
     one_step_forward = jax.jit(method.student.apply)(
         params["student"], batch["lq"], jnp.broadcast_to(noise, (2, dim))
     ).restored

@@ -182,7 +182,7 @@ class RestoRectMethod(Method):
             self.config.flow.remat,
         )
 
-    def _fixed_noise(self, dim: int) -> jax.Array:
+    def fixed_noise(self, dim: int) -> jax.Array:
         """The (1, dim) prediction start noise, drawn by numpy from `flow.noise_seed`.
 
         Not by `jax.random`: its values change with the `jax_threefry_partitionable` setting,
@@ -203,7 +203,7 @@ class RestoRectMethod(Method):
         lq = batch["lq"]
         cond = self.student.apply(params["student"], lq, method="conditions")
         dim = 2 * self.config.model.prior_dim
-        noise = jnp.broadcast_to(self._fixed_noise(dim), (lq.shape[0], dim))
+        noise = jnp.broadcast_to(self.fixed_noise(dim), (lq.shape[0], dim))
         z = self.priors(params, cond, noise, num_steps or self.config.flow.num_steps)
         z_img, z_rex = jnp.split(z, 2, axis=-1)
         return self.student.apply(params["student"], lq, z_img, z_rex, method="restore").restored
