@@ -60,6 +60,7 @@ def test_sharded_step_matches_single_device(tmp_path):
     assert len(jax.tree.leaves(state8.params)[0].sharding.device_set) == 8
 
 
+@pytest.mark.slow  # About 2 min from a cold compile cache; CI keeps the suite under 20 min.
 def test_train_and_evaluate_writes_checkpoint_metrics_and_samples(tmp_path):
     config = _smoke_config(tmp_path)
     workdir = tmp_path / "run"
@@ -169,6 +170,7 @@ def test_batch_not_divisible_by_mesh_is_rejected(tmp_path):
         train.train_and_evaluate(config, tmp_path / "run")
 
 
+@pytest.mark.slow  # A subprocess training run twice: about 2 min from a cold cache.
 def test_command_line_runs_with_overrides_and_resumes(tmp_path):
     workdir = tmp_path / "cli"
     command = [
