@@ -29,10 +29,10 @@ import tensorflow_datasets as tfds
 
 from restorect_jax.data.builders import (
     FolderSpec,
-    build_lock,
     folder_fingerprint,
     list_records,
     load_image,
+    prepare_locked,
     quiet_tfds,
 )
 
@@ -203,10 +203,7 @@ def build_benchmark(
             f"data directory)"
         )
     spec = BenchmarkSpec(benchmark, folder, sigma)
-    with build_lock(Path(tfds_dir)), quiet_tfds():
-        builder = BenchmarkBuilder(spec=spec, data_dir=tfds_dir)
-        builder.download_and_prepare(download_dir=Path(tfds_dir) / "downloads")
-    return builder
+    return prepare_locked(lambda: BenchmarkBuilder(spec=spec, data_dir=tfds_dir), tfds_dir)
 
 
 def load_benchmark(

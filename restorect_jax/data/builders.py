@@ -28,13 +28,15 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image, ImageOps
 
+BuilderT = TypeVar("BuilderT", bound=tfds.core.DatasetBuilder)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 SPLIT = "train"
 _MISSING_FOLDER_HINT = (
@@ -245,9 +247,17 @@ def build_image_folder(
       CorruptImageError: an image cannot be decoded (the message names the file).
     """
     spec = FolderSpec(Path(folder), paired, lq_subdir, gt_subdir)
+    return prepare_locked(lambda: ImageFolderBuilder(spec=spec, data_dir=tfds_dir), tfds_dir)
+
+
+def prepare_locked(make_builder: Callable[[], BuilderT], tfds_dir: str | Path) -> BuilderT:
+    """Opens a builder and builds its dataset unless built, holding the `tfds_dir` build lock.
+
+    The builder is opened inside the lock, so it sees a dataset another process just finished.
+    Local files only: TFDS's "download" step reads nothing from the network here.
+    """
     with build_lock(Path(tfds_dir)), quiet_tfds():
-        builder = ImageFolderBuilder(spec=spec, data_dir=tfds_dir)
-        # Local files only: TFDS's "download" step reads nothing from the network here.
+        builder = make_builder()
         builder.download_and_prepare(download_dir=Path(tfds_dir) / "downloads")
     return builder
 
