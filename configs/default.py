@@ -40,9 +40,11 @@ def get_config() -> ml_collections.ConfigDict:
     data.paired = False  # True: LQ and GT images in data.lq_subdir / data.gt_subdir
     data.lq_subdir = "rain"  # degraded images of a paired folder
     data.gt_subdir = "norain"  # clean images of a paired folder
+    data.clean_train_dir = ""  # paired data only: clean images added, degraded by data.degradation
+    data.clean_train_share = 0.5  # fraction of training crops drawn from data.clean_train_dir
     data.train_range = (0, 0)  # (start, stop) over the sorted training files; (0, 0) = all
     data.val_range = (0, 0)  # (start, stop) over the sorted validation files; (0, 0) = all
-    data.degradation = "awgn"  # synthetic degradation of clean images: awgn | lowlight | none
+    data.degradation = "awgn"  # synthetic degradation of clean images: awgn|lowlight|rain|none
     data.noise_sigma = 25.0  # AWGN standard deviation on the [0, 255] scale
     data.clip = True  # clip degraded images to [0, 1]
     # Low-light model y = scale * gt^gamma, then Poisson-Gaussian noise (data/degradations.py).
@@ -53,6 +55,18 @@ def get_config() -> ml_collections.ConfigDict:
     lowlight.scale_max = 0.5
     lowlight.shot_peak = 500.0  # photon count at signal 1 (Poisson shot noise)
     lowlight.read_sigma = 2.0  # Gaussian read noise on the [0, 255] scale
+    # Rain streaks stretched from random seeds, screen-blended, under a veil (data/degradations.py).
+    data.rain = rain = ml_collections.ConfigDict()
+    rain.density_min = 0.002  # fraction of pixels seeding a streak, in [density_min, density_max]
+    rain.density_max = 0.012
+    rain.length_min = 15.0  # streak length in pixels
+    rain.length_max = 50.0
+    rain.angle_max = 30.0  # largest angle from vertical, degrees
+    rain.width_min = 0.3  # Gaussian blur across streaks, pixels
+    rain.width_max = 0.8
+    rain.intensity_min = 0.3  # streak brightness
+    rain.intensity_max = 0.9
+    rain.veil_max = 0.25  # strength of the rain veil (airlight)
     data.patch_size = 48  # square training crops (a multiple of 8)
     data.val_crop = 256  # centre crop of validation images during training; 0 = full size
     data.val_count = 0  # validation images used; 0 = all

@@ -1,7 +1,10 @@
-"""RestoRect teacher for deraining on Rain100H: pairs 0-79 train, 80-99 held out for validation.
+"""RestoRect teacher for deraining: Rain100H pairs 0-79 plus synthetic rain over CBSD432 train,
+Rain100H pairs 80-99 are held out for validation and testing (`--datasets Rain100H-heldout`).
 
-Rain100H is the only paired deraining set available offline here (see shared/data/README.md);
-the held-out 20 pairs are never seen in training.
+Rain100H is the only paired deraining set available offline here (see shared/data/README.md),
+and 80 pairs are few, so half of the training crops come from clean CBSD432 photos with
+synthetic rain streaks and veil (restorect_jax/data/degradations.py). Pairs are counted in
+file-name order (1.png, 10.png, 100.png, 11.png, ...); the held-out 20 are never seen in training.
 """
 
 import ml_collections
@@ -18,5 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.gt_subdir = "norain"
     config.data.train_range = (0, 80)
     config.data.val_range = (80, 100)
-    config.data.degradation = "none"
+    config.data.clean_train_dir = "denoise/train/CBSD432"
+    config.data.clean_train_share = 0.5
+    config.data.degradation = "rain"
     return config

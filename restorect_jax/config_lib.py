@@ -6,7 +6,8 @@ from typing import Any
 
 import ml_collections
 
-_DEGRADATIONS = ("awgn", "lowlight", "none")
+from restorect_jax.data.degradations import DEGRADATIONS
+
 _SOURCES = ("embedded", "folder")
 _DISTILL_MODES = ("restorect", "feature_mse", "none")
 _SOLVERS = ("euler", "heun", "rk4")
@@ -79,10 +80,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     data = config.data
     _require(data.source in _SOURCES, "data.source", data.source, f"must be one of {_SOURCES}")
     _require(
-        data.degradation in _DEGRADATIONS,
+        data.degradation in DEGRADATIONS,
         "data.degradation",
         data.degradation,
-        f"must be one of {_DEGRADATIONS}",
+        f"must be one of {DEGRADATIONS}",
     )
     _require(
         data.patch_size % 8 == 0,
@@ -104,12 +105,27 @@ def validate(config: ml_collections.ConfigDict) -> None:
             data.val_dir,
             "must name a folder under data.root when data.source='folder'",
         )
-    if data.paired:
+    if data.clean_train_dir:
+        _require(
+            data.paired and data.degradation != "none",
+            "data.clean_train_dir",
+            data.clean_train_dir,
+            "needs data.paired=True and a data.degradation other than 'none' (it adds clean "
+            "images, degraded on the fly, to paired training data)",
+        )
+        _require(
+            0 < data.clean_train_share < 1,
+            "data.clean_train_share",
+            data.clean_train_share,
+            "must be in (0, 1)",
+        )
+    elif data.paired:
         _require(
             data.degradation == "none",
             "data.degradation",
             data.degradation,
-            "must be 'none' for paired data (data.paired=True): the LQ images are given",
+            "must be 'none' for paired data (data.paired=True) without data.clean_train_dir: "
+            "the LQ images are given",
         )
     for key in ("train_range", "val_range"):
         start, stop = data[key]

@@ -38,7 +38,7 @@ def task_of(config: ml_collections.ConfigDict) -> str:
     """The restoration task a run's data config trains: denoise, derain or lowlight."""
     if config.data.degradation == "lowlight":
         return "lowlight"
-    if config.data.degradation == "none" and config.data.paired:
+    if config.data.degradation == "rain" or config.data.paired:
         return "derain"
     return "denoise"
 

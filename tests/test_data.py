@@ -253,6 +253,49 @@ def test_degrade_dispatch_and_config_errors(tmp_path):
         data.DegradationSpec.from_config(bad)
 
 
+def test_streak_kernel_is_a_unit_line_at_the_given_angle():
+    vertical = data.streak_kernel(10.0, 0.0)
+    assert vertical.max() == pytest.approx(1.0)
+    columns = vertical.sum(axis=0)
+    centre = vertical.shape[1] // 2
+    assert columns[centre] > 0.95 * columns.sum()  # One column ...
+    assert 9 <= np.count_nonzero(vertical[:, centre] > 0.5) <= 12  # ... about 10 pixels long.
+    horizontal = data.streak_kernel(10.0, 90.0)
+    np.testing.assert_allclose(horizontal, vertical.T, atol=1e-6)
+    diagonal = data.streak_kernel(10.0, 45.0)
+    rows, cols = np.nonzero(diagonal > 0.5)
+    np.testing.assert_array_equal(rows - rows.mean(), cols - cols.mean())  # Along the diagonal.
+
+
+def test_rain_only_brightens_without_veil_and_is_seeded():
+    gt = np.random.default_rng(0).uniform(0.0, 0.8, (96, 96, 3)).astype(np.float32)
+    no_veil = data.RainParams(veil_max=0.0)
+    lq = data.add_rain(gt, np.random.default_rng(1), no_veil)
+    assert lq.shape == gt.shape and lq.dtype == np.float32
+    assert lq.min() >= 0.0 and lq.max() <= 1.0
+    assert np.all(lq >= gt - 1e-6)  # Screen blending never darkens.
+    streaked = np.any(lq > gt + 1 / 255, axis=-1).mean()
+    assert 0.02 < streaked < 0.9  # Streaks cover part of the image, not all of it.
+    np.testing.assert_array_equal(lq, data.add_rain(gt, np.random.default_rng(1), no_veil))
+    dense = data.RainParams(density_min=0.05, density_max=0.05, veil_max=0.0)
+    denser = np.any(data.add_rain(gt, np.random.default_rng(1), dense) > gt + 1 / 255, axis=-1)
+    assert denser.mean() > streaked
+    veiled = data.RainParams(veil_max=0.9)
+    assert data.add_rain(gt, np.random.default_rng(1), veiled).mean() > lq.mean()
+
+
+def test_rain_config_and_its_errors(tmp_path):
+    config = _config(tmp_path, degradation="rain")
+    gt = np.full((32, 32, 3), 0.3, np.float32)
+    np.testing.assert_array_equal(
+        data.degrade(gt, config, np.random.default_rng(2)),
+        data.add_rain(gt, np.random.default_rng(2), data.RainParams()),  # Defaults: no data.rain.
+    )
+    config.rain = {"length_min": 60.0}
+    with pytest.raises(ValueError, match="data.rain.length_min"):
+        data.DegradationSpec.from_config(config)
+
+
 def test_dihedral_gives_eight_distinct_transforms():
     image = _random_image(0, (5, 5, 3))
     outputs = {pipeline.dihedral(image, k).tobytes() for k in range(8)}
@@ -345,6 +388,61 @@ def test_same_crop_and_transform_for_lq_and_gt(tmp_path):
 
     with pytest.raises(ValueError, match="data.degradation"):
         data.make_train_iterator(_config(tmp_path, paired=True), batch_size=3, seed=0)
+
+
+def _paired_and_clean_folders(tmp_path: Path) -> None:
+    """Paired records with LQ = 255 - GT under data/train, clean images under data/clean."""
+    root = tmp_path / "data" / "train"
+    for i in range(3):
+        gt = _write_png(root / "norain" / f"{i}.png", _random_image(i, (20, 24, 3)))
+        _write_png(root / "rain" / f"{i}.png", 255 - gt)
+    _clean_folder(tmp_path / "data" / "clean", count=5)
+
+
+def _is_inverted_pair(batch: dict[str, np.ndarray]) -> list[bool]:
+    return [bool(np.allclose(lq, 1 - gt, atol=1e-6)) for lq, gt in zip(batch["lq"], batch["gt"])]
+
+
+@pytest.mark.parametrize("share", [0.25, 0.75])
+def test_paired_data_mixed_with_degraded_clean_images(tmp_path, share):
+    _paired_and_clean_folders(tmp_path)
+    config = _config(
+        tmp_path, paired=True, clean_train_dir="clean", clean_train_share=share, patch_size=8
+    )
+    batches = _take(data.make_train_iterator(config, batch_size=4, seed=0), 30)
+    paired = np.array([flag for batch in batches for flag in _is_inverted_pair(batch)])
+    assert abs((1 - paired.mean()) - share) < 0.12  # The clean share of 120 crops.
+    for batch in batches:
+        for lq, gt, is_pair in zip(batch["lq"], batch["gt"], _is_inverted_pair(batch)):
+            if not is_pair:  # A clean image with AWGN (data.degradation) as LQ.
+                assert 0.03 < np.abs(lq - gt).mean() < 0.2
+
+    interrupted = data.make_train_iterator(config, batch_size=4, seed=0)
+    _take(interrupted, 7)
+    state = json.loads(json.dumps(interrupted.get_state()))
+    resumed = data.make_train_iterator(config, batch_size=4, seed=0)
+    resumed.set_state(state)
+    for expected, batch in zip(batches[7:10], _take(resumed, 3)):
+        np.testing.assert_array_equal(batch["lq"], expected["lq"])
+        np.testing.assert_array_equal(batch["gt"], expected["gt"])
+
+
+def test_clean_train_dir_needs_paired_data_and_a_degradation(tmp_path):
+    _paired_and_clean_folders(tmp_path)
+    with pytest.raises(ValueError, match="data.clean_train_dir"):
+        data.make_train_iterator(_config(tmp_path, clean_train_dir="clean"), batch_size=1, seed=0)
+    with pytest.raises(ValueError, match="data.clean_train_dir"):
+        data.make_train_iterator(
+            _config(tmp_path, paired=True, degradation="none", clean_train_dir="clean"),
+            batch_size=1,
+            seed=0,
+        )
+    with pytest.raises(ValueError, match="data.clean_train_share"):
+        data.make_train_iterator(
+            _config(tmp_path, paired=True, clean_train_dir="clean", clean_train_share=1.0),
+            batch_size=1,
+            seed=0,
+        )
 
 
 def test_train_range_errors_name_the_key(tmp_path):

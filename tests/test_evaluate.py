@@ -63,6 +63,25 @@ def test_grey_paired_and_no_ground_truth_sets(data_root, tmp_path):
     assert set(dicm[0]) == {"name", "lq"}
 
 
+def test_rain100h_heldout_is_pairs_80_to_99_in_file_name_order(data_root, tmp_path):
+    root = tmp_path / "data"
+    for sub, seed in (("norain", 5), ("rain", 6)):
+        folder = root / "derain/test/Rain100H" / sub
+        folder.mkdir(parents=True)
+        for index, value in enumerate(np.random.default_rng(seed).integers(0, 256, 100)):
+            pixels = np.full((8, 8, 3), value, np.uint8)
+            Image.fromarray(pixels).save(folder / f"{index + 1}.png")  # 1.png .. 100.png
+    names = sorted(f"{i}.png" for i in range(1, 101))
+    heldout = benchmarks.load_benchmark("Rain100H-heldout", root, tmp_path / "tfds")
+    assert [r["name"] for r in heldout] == names[80:]
+    full = benchmarks.load_benchmark("Rain100H", root, tmp_path / "tfds")
+    for a, b in zip(heldout, full[80:]):
+        np.testing.assert_array_equal(a["lq"], b["lq"])
+        np.testing.assert_array_equal(a["gt"], b["gt"])
+    with pytest.raises(ValueError, match="Rain100H-heldout takes records 80..99 but .* has 2"):
+        benchmarks.load_benchmark("Rain100H-heldout", data_root, tmp_path / "small")
+
+
 def test_missing_dataset_and_bad_sigma_name_the_problem(data_root, tmp_path):
     with pytest.raises(FileNotFoundError, match="Kodak24.*RESTORECT_DATA_DIR"):
         benchmarks.load_benchmark("Kodak24", data_root, tmp_path, sigma=25)

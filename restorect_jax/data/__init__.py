@@ -4,9 +4,12 @@ from restorect_jax.data.builders import CorruptImageError, build_image_folder
 from restorect_jax.data.degradations import (
     DegradationSpec,
     LowLightParams,
+    RainParams,
     add_gaussian_noise,
+    add_rain,
     darken_low_light,
     degrade,
+    streak_kernel,
 )
 from restorect_jax.data.embedded import build_embedded
 from restorect_jax.data.pipeline import (
@@ -20,7 +23,9 @@ __all__ = [
     "CorruptImageError",
     "DegradationSpec",
     "LowLightParams",
+    "RainParams",
     "add_gaussian_noise",
+    "add_rain",
     "build_embedded",
     "build_image_folder",
     "darken_low_light",
@@ -29,4 +34,5 @@ __all__ = [
     "make_train_iterator",
     "resolve_data_root",
     "resolve_tfds_dir",
+    "streak_kernel",
 ]

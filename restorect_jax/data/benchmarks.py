@@ -9,6 +9,8 @@ follow the sorted file names:
   ``(NOISE_SEED, sigma, record index)``. LQ is stored unclipped and unquantised, as the
   denoising papers' test scripts feed it, so every run of every model sees the same noisy images;
 * Rain100H: the paired ``rain``/``norain`` images, ``{'lq', 'gt': uint8 (H, W, 3), 'name'}``;
+  ``Rain100H-heldout`` is its pairs 80-99 in file-name order, never seen by the derain configs'
+  training (which uses pairs 0-79);
 * DICM, LIME (real low light) and U45 (real underwater): ``{'lq': uint8 (H, W, 3), 'name'}``,
   with no ground truth.
 
@@ -51,6 +53,7 @@ class Benchmark:
       grey: single-channel images.
       degradation: "awgn" (LQ synthesised from GT at a given sigma), "paired" (LQ and GT files)
         or "real" (degraded photos without ground truth).
+      records: ``(start, stop)``: only the records ``start..stop-1`` of the sorted files.
     """
 
     name: str
@@ -58,6 +61,7 @@ class Benchmark:
     folder: str
     grey: bool = False
     degradation: str = "awgn"
+    records: tuple[int, int] | None = None
 
     @property
     def has_gt(self) -> bool:
@@ -77,6 +81,13 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("Kodak24", "denoise", "denoise/test/Kodak24"),
         Benchmark("McMaster", "denoise", "denoise/test/McMaster"),
         Benchmark("Rain100H", "derain", "derain/test/Rain100H", degradation="paired"),
+        Benchmark(
+            "Rain100H-heldout",
+            "derain",
+            "derain/test/Rain100H",
+            degradation="paired",
+            records=(80, 100),
+        ),
         Benchmark("DICM", "lowlight", "lowlight/test/DICM", degradation="real"),
         Benchmark("LIME", "lowlight", "lowlight/test/LIME", degradation="real"),
         Benchmark("U45", "underwater", "underwater/test/U45", degradation="real"),
@@ -214,8 +225,13 @@ def load_benchmark(
     Images are (H, W, C) in [0, 1] (AWGN LQ goes beyond it: it is unclipped).
     """
     source = build_benchmark(name, data_root, tfds_dir, sigma=sigma).as_data_source(TEST_SPLIT)
+    start, stop = get_benchmark(name).records or (0, len(source))
+    if stop > len(source):
+        raise ValueError(
+            f"dataset {name} takes records {start}..{stop - 1} but its folder has {len(source)}"
+        )
     records = []
-    for index in range(len(source)):
+    for index in range(start, stop):
         record = source[index]
         item: dict[str, Any] = {"name": record["name"].decode()}
         for key in ("lq", "gt"):

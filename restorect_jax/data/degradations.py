@@ -13,6 +13,14 @@ Models (x: clean image, y: degraded image, clip: optional clipping to [0, 1]):
   ``y = clip(Poisson(peak * d) / peak + (read_sigma / 255) * n)``, ``n ~ N(0, 1)``:
   shot noise whose variance ``d / peak`` grows with the signal (``peak`` is the photon count
   of a white pixel) plus signal-independent read noise.
+* ``rain``: synthetic rain streaks and veil, an approximation of heavy rain (Rain100H-like).
+  Seeds ``u ~ U(intensity_min, intensity_max)`` fall on a fraction ``rho ~ U(density_min,
+  density_max)`` of the pixels; one motion-blur line of length ``L ~ U(length_min, length_max)``
+  at ``theta ~ U(-angle_max, angle_max)`` degrees from vertical (one per image: rain falls in one
+  direction) stretches each seed into a streak, ``r = clip(G_w * (k_{L,theta} * u))`` with
+  ``k`` a line of unit height and ``G_w`` a Gaussian of width ``w ~ U(width_min, width_max)``;
+  streaks are screen-blended, ``s = 1 - (1 - x)(1 - r)``, and a veil of airlight ``A ~
+  U(0.7, 1)`` and strength ``h ~ U(0, veil_max)`` is laid over them, ``y = (1 - h) s + h A``.
 * ``none``: ``y = x``; for paired data, whose degraded input is read from disk.
 """
 
@@ -22,8 +30,16 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from scipy import ndimage, signal
 
-DEGRADATIONS = ("awgn", "lowlight", "none")
+DEGRADATIONS = ("awgn", "lowlight", "rain", "none")
+
+
+def _check_params(params: Any, prefix: str, **checks: bool) -> None:
+    """Raises a ValueError naming ``<prefix>.<key>`` for the first check that failed."""
+    for key, ok in checks.items():
+        if not ok:
+            raise ValueError(f"invalid {prefix}.{key} in {params}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,15 +61,51 @@ class LowLightParams:
     read_sigma: float = 2.0
 
     def __post_init__(self):
-        checks = {
-            "gamma_min": 0 < self.gamma_min <= self.gamma_max,
-            "scale_min": 0 < self.scale_min <= self.scale_max <= 1,
-            "shot_peak": self.shot_peak > 0,
-            "read_sigma": self.read_sigma >= 0,
-        }
-        for key, ok in checks.items():
-            if not ok:
-                raise ValueError(f"invalid data.lowlight.{key} in {self}")
+        _check_params(
+            self,
+            "data.lowlight",
+            gamma_min=0 < self.gamma_min <= self.gamma_max,
+            scale_min=0 < self.scale_min <= self.scale_max <= 1,
+            shot_peak=self.shot_peak > 0,
+            read_sigma=self.read_sigma >= 0,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RainParams:
+    """Ranges of the rain-streak model (config ``data.rain``); see the module docstring.
+
+    Attributes:
+      density_min, density_max: fraction of pixels that seed a streak.
+      length_min, length_max: streak length in pixels.
+      angle_max: largest streak angle from vertical, in degrees.
+      width_min, width_max: Gaussian blur across a streak, in pixels.
+      intensity_min, intensity_max: brightness of a streak seed in (0, 1].
+      veil_max: largest strength of the rain veil (0 = none).
+    """
+
+    density_min: float = 0.002
+    density_max: float = 0.012
+    length_min: float = 15.0
+    length_max: float = 50.0
+    angle_max: float = 30.0
+    width_min: float = 0.3
+    width_max: float = 0.8
+    intensity_min: float = 0.3
+    intensity_max: float = 0.9
+    veil_max: float = 0.25
+
+    def __post_init__(self):
+        _check_params(
+            self,
+            "data.rain",
+            density_min=0 < self.density_min <= self.density_max <= 1,
+            length_min=1 <= self.length_min <= self.length_max,
+            angle_max=0 <= self.angle_max <= 90,
+            width_min=0 <= self.width_min <= self.width_max,
+            intensity_min=0 < self.intensity_min <= self.intensity_max <= 1,
+            veil_max=0 <= self.veil_max < 1,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,12 +117,14 @@ class DegradationSpec:
       noise_sigma: AWGN sigma on the [0, 255] scale (``data.noise_sigma``).
       clip: clip degraded images to [0, 1] (``data.clip``).
       lowlight: low-light parameters (``data.lowlight``).
+      rain: rain-streak parameters (``data.rain``).
     """
 
     name: str
     noise_sigma: float = 25.0
     clip: bool = True
     lowlight: LowLightParams = LowLightParams()
+    rain: RainParams = RainParams()
 
     def __post_init__(self):
         if self.name not in DEGRADATIONS:
@@ -80,8 +134,17 @@ class DegradationSpec:
 
     @classmethod
     def from_config(cls, data_config: Any) -> DegradationSpec:
-        """Reads ``degradation``, ``noise_sigma``, ``clip`` and ``lowlight`` of the data config."""
+        """Reads ``degradation``, ``noise_sigma``, ``clip``, ``lowlight`` and ``rain``.
+
+        A config without ``rain`` (saved before the rain model existed) gets its defaults.
+        """
         lowlight = data_config.lowlight
+        rain_config = data_config.get("rain") or {}
+        rain = {
+            field.name: float(rain_config[field.name])
+            for field in dataclasses.fields(RainParams)
+            if field.name in rain_config
+        }
         return cls(
             name=data_config.degradation,
             noise_sigma=float(data_config.noise_sigma),
@@ -94,6 +157,7 @@ class DegradationSpec:
                 shot_peak=float(lowlight.shot_peak),
                 read_sigma=float(lowlight.read_sigma),
             ),
+            rain=RainParams(**rain),
         )
 
 
@@ -126,6 +190,55 @@ def darken_low_light(
     return np.clip(noisy, 0.0, 1.0) if clip else noisy
 
 
+def streak_kernel(length: float, angle_degrees: float) -> np.ndarray:
+    """A line of unit height, ``length`` pixels long, ``angle_degrees`` from vertical.
+
+    The line is sampled at twice the pixel rate and splatted bilinearly, then scaled so its
+    largest tap is 1: convolving a seed of value ``u`` gives a streak of brightness about ``u``.
+    """
+    half = length / 2
+    size = 2 * int(np.ceil(half)) + 3
+    centre = size // 2
+    t = np.linspace(-half, half, max(int(np.ceil(2 * length)), 2))
+    theta = np.deg2rad(angle_degrees)
+    rows, cols = centre + t * np.cos(theta), centre + t * np.sin(theta)
+    kernel = np.zeros((size, size), np.float64)
+    top, left = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    fr, fc = rows - top, cols - left
+    for dr, dc, weight in (
+        (0, 0, (1 - fr) * (1 - fc)),
+        (0, 1, (1 - fr) * fc),
+        (1, 0, fr * (1 - fc)),
+        (1, 1, fr * fc),
+    ):
+        np.add.at(kernel, (top + dr, left + dc), weight)
+    return (kernel / kernel.max()).astype(np.float32)
+
+
+def add_rain(
+    gt: np.ndarray,
+    rng: np.random.Generator,
+    params: RainParams = RainParams(),
+    clip: bool = True,
+) -> np.ndarray:
+    """Returns ``gt`` with rain streaks and veil by the rain model of the module docstring."""
+    height, width = gt.shape[:2]
+    density = rng.uniform(params.density_min, params.density_max)
+    length = rng.uniform(params.length_min, params.length_max)
+    angle = rng.uniform(-params.angle_max, params.angle_max)
+    blur = rng.uniform(params.width_min, params.width_max)
+    veil = rng.uniform(0.0, params.veil_max)
+    airlight = rng.uniform(0.7, 1.0)
+    seeds = (rng.random((height, width)) < density) * rng.uniform(
+        params.intensity_min, params.intensity_max, (height, width)
+    )
+    streaks = signal.fftconvolve(seeds, streak_kernel(length, angle), mode="same")
+    streaks = np.clip(ndimage.gaussian_filter(streaks, blur), 0.0, 1.0).astype(np.float32)
+    rainy = 1.0 - (1.0 - gt) * (1.0 - streaks[..., None])
+    rainy = ((1.0 - veil) * rainy + veil * airlight).astype(np.float32)
+    return np.clip(rainy, 0.0, 1.0) if clip else rainy
+
+
 def degrade(gt: np.ndarray, spec: DegradationSpec | Any, rng: np.random.Generator) -> np.ndarray:
     """Applies the degradation named by ``spec`` (a ``DegradationSpec`` or a data config).
 
@@ -138,4 +251,6 @@ def degrade(gt: np.ndarray, spec: DegradationSpec | Any, rng: np.random.Generato
         return add_gaussian_noise(gt, spec.noise_sigma, rng, clip=spec.clip)
     if spec.name == "lowlight":
         return darken_low_light(gt, rng, spec.lowlight, clip=spec.clip)
+    if spec.name == "rain":
+        return add_rain(gt, rng, spec.rain, clip=spec.clip)
     return gt.copy()

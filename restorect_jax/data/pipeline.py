@@ -9,6 +9,11 @@ Training (``make_train_iterator``), per process::
       -> random_map: random crop, dihedral transform, degradation
       -> batch(batch_size, drop_remainder) -> iterator (threads, prefetch, optional workers)
 
+Paired data can be mixed with clean images degraded on the fly (``data.clean_train_dir``, e.g.
+Rain100H pairs plus synthetic rain over CBSD432): each source is sharded, shuffled and
+repeated on its own, and ``mix`` interleaves them, a fraction ``data.clean_train_share`` of the
+elements from the clean source, before the same ``random_map`` and ``batch``.
+
 Sharding slices the records *before* shuffling, so the processes read disjoint records. The
 pipeline seed is derived from ``(seed, shard_index)``, so the processes also draw different
 crops and noise. Grain's global shuffle reseeds every epoch (epoch ``e`` uses shuffle seed
@@ -99,6 +104,21 @@ def open_split(data_config: Any, split: str) -> grain.MapDataset:
     return source[start:stop]
 
 
+def _clean_train_dir(data_config: Any) -> str:
+    """``data.clean_train_dir``; "" for configs saved before the key existed."""
+    return data_config.get("clean_train_dir", "")
+
+
+def open_clean_train(data_config: Any) -> grain.MapDataset:
+    """The clean training images of ``<root>/data.clean_train_dir`` (all of them)."""
+    builder = build_image_folder(
+        resolve_data_root(data_config) / _clean_train_dir(data_config),
+        resolve_tfds_dir(data_config),
+        paired=False,
+    )
+    return grain.MapDataset.source(builder.as_data_source(SPLIT))
+
+
 def random_crop_or_pad(
     images: list[np.ndarray], size: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
@@ -150,13 +170,32 @@ class TrainTransform:
 
 
 def _degradation_spec(data_config: Any) -> DegradationSpec:
-    """Reads the degradation; paired data brings its own LQ and takes 'none' only."""
+    """Reads the degradation of the clean images.
+
+    Paired data brings its own LQ, so it takes 'none', unless ``data.clean_train_dir`` adds
+    clean training images, which the degradation (then not 'none') turns into LQ.
+    """
     spec = DegradationSpec.from_config(data_config)
-    if data_config.paired and spec.name != "none":
+    if _clean_train_dir(data_config):
+        if not data_config.paired or spec.name == "none":
+            raise ValueError(
+                "data.clean_train_dir needs data.paired=True and a data.degradation other than "
+                f"'none' for its clean images, got paired={data_config.paired}, {spec.name!r}"
+            )
+    elif data_config.paired and spec.name != "none":
         raise ValueError(
-            f"data.degradation must be 'none' when data.paired is True, got {spec.name!r}"
+            f"data.degradation must be 'none' when data.paired is True (and no "
+            f"data.clean_train_dir), got {spec.name!r}"
         )
     return spec
+
+
+def _shard(records: grain.MapDataset, shard_index: int, shard_count: int, name: str):
+    """Records ``shard_index::shard_count`` of ``records``; an error if none are left."""
+    records = records[shard_index::shard_count]
+    if len(records) == 0:
+        raise ValueError(f"shard {shard_index} of {shard_count} has no {name} records")
+    return records
 
 
 def make_train_iterator(
@@ -191,15 +230,18 @@ def make_train_iterator(
     if data_config.patch_size < 1:
         raise ValueError(f"data.patch_size must be >= 1, got {data_config.patch_size}")
     transform = TrainTransform(int(data_config.patch_size), _degradation_spec(data_config))
-    records = open_split(data_config, "train")[shard_index::shard_count]
-    if len(records) == 0:
-        raise ValueError(f"shard {shard_index} of {shard_count} has no training records")
+    records = _shard(open_split(data_config, "train"), shard_index, shard_count, "training")
     pipeline_seed = int(np.random.SeedSequence([seed, shard_index]).generate_state(1)[0])
+    records = records.seed(pipeline_seed).shuffle().repeat(None)
+    if _clean_train_dir(data_config):
+        share = float(data_config.clean_train_share)
+        if not 0 < share < 1:
+            raise ValueError(f"data.clean_train_share must be in (0, 1), got {share}")
+        clean = _shard(open_clean_train(data_config), shard_index, shard_count, "clean training")
+        clean = clean.shuffle(seed=pipeline_seed + 1).repeat(None)
+        records = grain.MapDataset.mix([records, clean], [1 - share, share]).seed(pipeline_seed)
     dataset = (
-        records.seed(pipeline_seed)
-        .shuffle()
-        .repeat(None)
-        .random_map(transform)
+        records.random_map(transform)
         .batch(batch_size, drop_remainder=True)
         .to_iter_dataset(
             grain.ReadOptions(
