@@ -46,6 +46,7 @@ def get_config() -> ml_collections.ConfigDict:
     data.val_range = (0, 0)  # (start, stop) over the sorted validation files; (0, 0) = all
     data.degradation = "awgn"  # synthetic degradation of clean images: awgn|lowlight|rain|none
     data.noise_sigma = 25.0  # AWGN standard deviation on the [0, 255] scale
+    data.noise_sigma_max = 0.0  # > 0: blind AWGN, sigma ~ U(noise_sigma, noise_sigma_max) per image
     data.clip = True  # clip degraded images to [0, 1]
     # Low-light model y = scale * gt^gamma, then Poisson-Gaussian noise (data/degradations.py).
     data.lowlight = lowlight = ml_collections.ConfigDict()

@@ -92,6 +92,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "must be a multiple of 8 (the U-Net's stride)",
     )
     _require(data.noise_sigma >= 0, "data.noise_sigma", data.noise_sigma, "must be >= 0")
+    _require(
+        data.noise_sigma_max == 0 or data.noise_sigma_max >= data.noise_sigma,
+        "data.noise_sigma_max",
+        data.noise_sigma_max,
+        "must be 0 (fixed sigma) or at least data.noise_sigma (blind AWGN range)",
+    )
     if data.source == "folder":
         _require(
             bool(data.train_dir),

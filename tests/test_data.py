@@ -218,6 +218,22 @@ def test_awgn_statistics():
     assert clipped.min() >= 0.0 and clipped.max() <= 1.0
 
 
+def test_blind_awgn_draws_one_sigma_per_image_in_the_range(tmp_path):
+    config = _config(tmp_path, noise_sigma=5.0, noise_sigma_max=55.0)
+    gt = np.full((64, 64, 3), 0.5, np.float32)
+    sigmas = [
+        float(np.std(data.degrade(gt, config, np.random.default_rng(i)) - gt)) * 255
+        for i in range(40)
+    ]
+    assert 5.0 - 0.5 < min(sigmas) < 15.0 and 45.0 < max(sigmas) < 55.0 + 1.0
+    rng = np.random.default_rng(3)  # sigma is drawn first, then the noise.
+    sigma = rng.uniform(5.0, 55.0)
+    expected = data.add_gaussian_noise(gt, sigma, rng)
+    np.testing.assert_array_equal(data.degrade(gt, config, np.random.default_rng(3)), expected)
+    with pytest.raises(ValueError, match="data.noise_sigma_max"):
+        data.DegradationSpec.from_config(_config(tmp_path, noise_sigma=30.0, noise_sigma_max=20.0))
+
+
 def test_lowlight_is_darker_and_poisson_gaussian():
     gt = np.random.default_rng(0).uniform(0.2, 1.0, (128, 128, 3)).astype(np.float32)
     params = data.LowLightParams()

@@ -6,7 +6,8 @@ Images are float arrays in [0, 1] of shape (H, W, C). Every random draw comes fr
 Models (x: clean image, y: degraded image, clip: optional clipping to [0, 1]):
 
 * ``awgn``: additive white Gaussian noise, sigma on the [0, 255] scale,
-  ``y = clip(x + (sigma / 255) * n)``, ``n ~ N(0, 1)`` i.i.d. per pixel and channel.
+  ``y = clip(x + (sigma / 255) * n)``, ``n ~ N(0, 1)`` i.i.d. per pixel and channel; blind
+  training draws ``sigma ~ U(noise_sigma, noise_sigma_max)`` once per image.
 * ``lowlight``: under-exposure then sensor noise,
   ``d = s * x ** g`` with ``g ~ U(gamma_min, gamma_max)`` and ``s ~ U(scale_min, scale_max)``
   drawn once per image, then the Poisson-Gaussian model
@@ -115,6 +116,8 @@ class DegradationSpec:
     Attributes:
       name: one of ``DEGRADATIONS`` (config ``data.degradation``).
       noise_sigma: AWGN sigma on the [0, 255] scale (``data.noise_sigma``).
+      noise_sigma_max: blind AWGN when > 0: each image's sigma is drawn uniformly from
+        ``[noise_sigma, noise_sigma_max]`` (``data.noise_sigma_max``).
       clip: clip degraded images to [0, 1] (``data.clip``).
       lowlight: low-light parameters (``data.lowlight``).
       rain: rain-streak parameters (``data.rain``).
@@ -122,6 +125,7 @@ class DegradationSpec:
 
     name: str
     noise_sigma: float = 25.0
+    noise_sigma_max: float = 0.0
     clip: bool = True
     lowlight: LowLightParams = LowLightParams()
     rain: RainParams = RainParams()
@@ -131,6 +135,11 @@ class DegradationSpec:
             raise ValueError(f"data.degradation must be one of {DEGRADATIONS}, got {self.name!r}")
         if self.noise_sigma < 0:
             raise ValueError(f"data.noise_sigma must be >= 0, got {self.noise_sigma}")
+        if self.noise_sigma_max and self.noise_sigma_max < self.noise_sigma:
+            raise ValueError(
+                f"data.noise_sigma_max={self.noise_sigma_max} must be 0 (fixed sigma) or at "
+                f"least data.noise_sigma={self.noise_sigma}"
+            )
 
     @classmethod
     def from_config(cls, data_config: Any) -> DegradationSpec:
@@ -148,6 +157,7 @@ class DegradationSpec:
         return cls(
             name=data_config.degradation,
             noise_sigma=float(data_config.noise_sigma),
+            noise_sigma_max=float(data_config.get("noise_sigma_max", 0.0)),
             clip=bool(data_config.clip),
             lowlight=LowLightParams(
                 gamma_min=float(lowlight.gamma_min),
@@ -248,7 +258,10 @@ def degrade(gt: np.ndarray, spec: DegradationSpec | Any, rng: np.random.Generato
         spec = DegradationSpec.from_config(spec)
     gt = np.asarray(gt, dtype=np.float32)
     if spec.name == "awgn":
-        return add_gaussian_noise(gt, spec.noise_sigma, rng, clip=spec.clip)
+        sigma = spec.noise_sigma
+        if spec.noise_sigma_max:
+            sigma = rng.uniform(spec.noise_sigma, spec.noise_sigma_max)
+        return add_gaussian_noise(gt, sigma, rng, clip=spec.clip)
     if spec.name == "lowlight":
         return darken_low_light(gt, rng, spec.lowlight, clip=spec.clip)
     if spec.name == "rain":
