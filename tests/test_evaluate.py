@@ -10,7 +10,7 @@ from conftest import init_params, run_module, save_run
 from PIL import Image
 
 from configs import smoke
-from restorect_jax import evaluate, inference
+from restorect_jax import data, evaluate, inference
 from restorect_jax.data import benchmarks
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -61,6 +61,18 @@ def test_grey_paired_and_no_ground_truth_sets(data_root, tmp_path):
     np.testing.assert_array_equal(np.round(rain[1]["lq"] * 255).astype(np.uint8), source)
     dicm = benchmarks.load_benchmark("DICM", data_root, tmp_path)
     assert set(dicm[0]) == {"name", "lq"}
+
+
+def test_lowlight_set_stores_seeded_darkening_of_cbsd68(data_root, tmp_path):
+    dark = benchmarks.load_benchmark("CBSD68-lowlight", data_root, tmp_path / "a")
+    again = benchmarks.load_benchmark("CBSD68-lowlight", data_root, tmp_path / "b")
+    for index, (a, b) in enumerate(zip(dark, again)):
+        np.testing.assert_array_equal(a["lq"], b["lq"])  # Same seed, rebuilt elsewhere.
+        expected = data.darken_low_light(
+            a["gt"], np.random.default_rng([benchmarks.NOISE_SEED, index]), data.LowLightParams()
+        )
+        np.testing.assert_allclose(a["lq"], expected, atol=1e-6)
+        assert a["lq"].mean() < 0.5 * a["gt"].mean()
 
 
 def test_rain100h_heldout_is_pairs_80_to_99_in_file_name_order(data_root, tmp_path):

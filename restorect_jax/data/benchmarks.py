@@ -8,6 +8,10 @@ follow the sorted file names:
   ``lq = gt / 255 + sigma / 255 * n``, ``n ~ N(0, 1)`` drawn by a generator seeded with
   ``(NOISE_SEED, sigma, record index)``. LQ is stored unclipped and unquantised, as the
   denoising papers' test scripts feed it, so every run of every model sees the same noisy images;
+* CBSD68-lowlight: CBSD68 darkened once by the low-light model of ``data/degradations.py``
+  with its default parameters, ``{'gt': uint8, 'lq': float32 (H, W, 3), 'name'}``, drawn by a
+  generator seeded with ``(NOISE_SEED, record index)``: a synthetic low-light set with ground
+  truth, alongside the real ones;
 * Rain100H: the paired ``rain``/``norain`` images, ``{'lq', 'gt': uint8 (H, W, 3), 'name'}``;
   ``Rain100H-heldout`` is its pairs 80-99 in file-name order, never seen by the derain configs'
   training (which uses pairs 0-79);
@@ -37,6 +41,7 @@ from restorect_jax.data.builders import (
     prepare_locked,
     quiet_tfds,
 )
+from restorect_jax.data.degradations import LowLightParams, darken_low_light
 
 NOISE_SEED = 2025  # Seeds the stored AWGN: changing it builds new datasets.
 TEST_SPLIT = "test"
@@ -51,8 +56,9 @@ class Benchmark:
       task: denoise | derain | lowlight | underwater.
       folder: the folder, relative to the data root.
       grey: single-channel images.
-      degradation: "awgn" (LQ synthesised from GT at a given sigma), "paired" (LQ and GT files)
-        or "real" (degraded photos without ground truth).
+      degradation: "awgn" (LQ synthesised from GT at a given sigma), "lowlight" (LQ
+        synthesised from GT by the default low-light model), "paired" (LQ and GT files) or
+        "real" (degraded photos without ground truth).
       records: ``(start, stop)``: only the records ``start..stop-1`` of the sorted files.
     """
 
@@ -88,6 +94,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             degradation="paired",
             records=(80, 100),
         ),
+        Benchmark("CBSD68-lowlight", "lowlight", "denoise/test/CBSD68", degradation="lowlight"),
         Benchmark("DICM", "lowlight", "lowlight/test/DICM", degradation="real"),
         Benchmark("LIME", "lowlight", "lowlight/test/LIME", degradation="real"),
         Benchmark("U45", "underwater", "underwater/test/U45", degradation="real"),
@@ -116,7 +123,11 @@ class BenchmarkSpec:
         return FolderSpec(self.folder, paired=self.benchmark.degradation == "paired")
 
     def config_name(self) -> str:
-        variant = f"sigma{self.sigma}_seed{NOISE_SEED}" if self.sigma is not None else "stored"
+        variant = "stored"
+        if self.sigma is not None:
+            variant = f"sigma{self.sigma}_seed{NOISE_SEED}"
+        elif self.benchmark.degradation == "lowlight":
+            variant = f"lowlight_seed{NOISE_SEED}"
         slug = re.sub(r"[^a-z0-9]+", "_", self.benchmark.name.lower())
         return f"{slug}_{variant}_{folder_fingerprint(self.folder_spec())}"
 
@@ -139,7 +150,7 @@ class BenchmarkBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         uint8 = tfds.features.Tensor(shape=(None, None, channels), dtype=np.uint8, encoding="bytes")
         features: dict[str, Any] = {"name": tfds.features.Text()}
         degradation = self._spec.benchmark.degradation
-        if degradation == "awgn":
+        if degradation in ("awgn", "lowlight"):
             features["gt"] = uint8
             features["lq"] = tfds.features.Tensor(
                 shape=(None, None, channels), dtype=np.float32, encoding="bytes"
@@ -169,6 +180,8 @@ class BenchmarkBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             }
             if benchmark.degradation == "awgn":
                 images["lq"] = add_stored_noise(images["gt"], sigma, index)
+            elif benchmark.degradation == "lowlight":
+                images["lq"] = add_stored_darkening(images["gt"], index)
             elif benchmark.degradation == "real":
                 images = {"lq": images.pop("gt")}
             elif images["lq"].shape != images["gt"].shape:
@@ -189,6 +202,12 @@ def add_stored_noise(gt: np.ndarray, sigma: int, index: int) -> np.ndarray:
     rng = np.random.default_rng([NOISE_SEED, sigma, index])
     noise = rng.standard_normal(gt.shape, dtype=np.float32)
     return gt.astype(np.float32) / 255.0 + np.float32(sigma / 255.0) * noise
+
+
+def add_stored_darkening(gt: np.ndarray, index: int) -> np.ndarray:
+    """`gt` darkened by the default low-light model, drawn by the `(NOISE_SEED, index)` seed."""
+    rng = np.random.default_rng([NOISE_SEED, index])
+    return darken_low_light(gt.astype(np.float32) / 255.0, rng, LowLightParams())
 
 
 def build_benchmark(
