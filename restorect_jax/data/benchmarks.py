@@ -128,7 +128,8 @@ class BenchmarkSpec:
             variant = f"sigma{self.sigma}_seed{NOISE_SEED}"
         elif self.benchmark.degradation == "lowlight":
             variant = f"lowlight_seed{NOISE_SEED}"
-        slug = re.sub(r"[^a-z0-9]+", "_", self.benchmark.name.lower())
+        # Named by folder, not benchmark: sets that slice one folder share its dataset.
+        slug = re.sub(r"[^a-z0-9]+", "_", self.benchmark.folder.lower())
         return f"{slug}_{variant}_{folder_fingerprint(self.folder_spec())}"
 
 
