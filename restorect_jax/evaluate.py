@@ -65,7 +65,9 @@ _Y_CHANNEL = flags.DEFINE_enum(
 _CROP_BORDER = flags.DEFINE_integer("crop_border", 0, "pixels cut from each edge before scoring")
 _QUANTIZE = flags.DEFINE_bool("quantize", True, "round outputs to 8 bits before scoring")
 _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "first N images per set (0 = all)")
-_GRID_IMAGES = flags.DEFINE_integer("grid_images", 4, "images in each before/after grid")
+_GRID_IMAGES = flags.DEFINE_integer(
+    "grid_images", 4, "images in each before/after grid (0: no grid)", lower_bound=0
+)
 _DATA_ROOT = flags.DEFINE_string("data_root", None, f"benchmark data; default ${DATA_DIR_ENV}")
 _TFDS_DIR = flags.DEFINE_string("tfds_dir", None, "TFDS directory; default the config's")
 _OUTPUT = flags.DEFINE_string("output", None, "output folder")
@@ -400,7 +402,8 @@ def evaluate(argv_config: ml_collections.ConfigDict | None) -> pathlib.Path:
             restorer, benchmark, records, names, protocol, _STEPS.value, _GRID_IMAGES.value
         )
         write_csv(output_dir / f"{stem}.csv", rows)
-        write_grid(output_dir / f"{stem}_grid.png", records, grid_outputs)
+        if grid_outputs:  # --grid_images=0 writes no grid
+            write_grid(output_dir / f"{stem}_grid.png", records, grid_outputs)
         result = {
             "dataset": benchmark.name,
             "sigma": sigma,

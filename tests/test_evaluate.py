@@ -150,6 +150,22 @@ def test_input_baseline_scores_the_noise_level(data_root, tmp_path):
     assert "PSNR" in (out / "results.md").read_text()
 
 
+def test_grid_images_zero_writes_no_grid(data_root, tmp_path):
+    out = _run(
+        [
+            "--baseline=input",
+            "--datasets=CBSD68",
+            "--metrics=psnr",
+            "--grid_images=0",
+            f"--data_root={data_root}",
+            f"--tfds_dir={tmp_path / 'tfds'}",
+            f"--output={tmp_path / 'out'}",
+        ]
+    )
+    assert (out / "CBSD68_sigma25.csv").is_file() and (out / "results.json").is_file()
+    assert not list(out.glob("*_grid.png"))
+
+
 def test_requests_that_cannot_be_met_are_refused(data_root, tmp_path):
     common = [f"--data_root={data_root}", f"--tfds_dir={tmp_path}", f"--output={tmp_path}"]
     with pytest.raises(evaluate.EvaluationError, match="DICM has no ground truth.*psnr"):
