@@ -1,15 +1,23 @@
-"""Benchmark: compile time and training throughput of configs on this machine.
+"""Benchmark: compile time, training throughput and achieved FLOP/s of configs on this machine.
 
   python tools/bench_train.py --configs smoke,default --steps 20 --out tools/results/bench_train_cpu
+  python tools/bench_train.py --configs configs/teacher_denoise_blind.py \
+      --override data.patch_size=128 --override train.batch_size=32 --peak_tflops 790 \
+      --out /tmp/bench_gpu
 
-For each config it builds the real jitted train step (same code as `train_and_evaluate`), times
-the cold compile (persistent cache off), then times steps on a fixed device batch (model speed)
-and steps fed by the real grain pipeline (end-to-end speed). Writes `<out>.json` and `<out>.md`.
+For each config (a name under configs/ or a path) it builds the real jitted train step (same
+code as `train_and_evaluate`), times the cold compile (persistent cache off unless
+`--keep_cache`), then times steps on a fixed device batch (model speed) and, with
+`--pipeline`, steps fed by the real grain pipeline (end-to-end speed). FLOPs per step come from
+XLA's cost analysis of the compiled step; achieved TFLOP/s = FLOPs per step x model steps/s,
+reported as a fraction of `--peak_tflops` when given (H200: 790 dense bf16 measured here).
+Writes `<out>.json` and `<out>.md`.
 """
 
-import argparse
-import importlib
+import ast
+import importlib.util
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -17,13 +25,57 @@ import time
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from restorect_jax import data as data_lib  # pylint: disable=g-import-not-at-top
 from restorect_jax import sharding as sharding_lib
 from restorect_jax import train
+
+_CONFIGS = flags.DEFINE_list("configs", ["smoke", "default"], "config names or .py paths")
+_OVERRIDES = flags.DEFINE_multi_string(
+    "override", [], "a.b=value setting for every config (repeatable)"
+)
+_STEPS = flags.DEFINE_integer("steps", 20, "timed steps per measurement")
+_PIPELINE = flags.DEFINE_bool("pipeline", True, "also time steps fed by the grain pipeline")
+_PEAK_TFLOPS = flags.DEFINE_float("peak_tflops", 0.0, "device peak for the fraction column")
+_KEEP_CACHE = flags.DEFINE_bool("keep_cache", False, "keep the persistent compilation cache on")
+_OUT = flags.DEFINE_string("out", "tools/results/bench_train_cpu", "output path, no extension")
+
+
+def load_config(name_or_path: str) -> ml_collections.ConfigDict:
+    """`configs/<name>.py`'s config, or the config of the .py file at `name_or_path`."""
+    path = pathlib.Path(name_or_path)
+    if path.suffix != ".py":
+        path = pathlib.Path(__file__).resolve().parents[1] / "configs" / f"{name_or_path}.py"
+    if not path.is_file():
+        raise app.UsageError(f"--configs: no config file {path}")
+    spec = importlib.util.spec_from_file_location(f"bench_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def apply_overrides(config: ml_collections.ConfigDict, items: list[str]) -> None:
+    """Sets each `a.b.c=value` of `items` (values are Python literals, else strings)."""
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise app.UsageError(f"--override: {item!r} is not key=value")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            node = node[part]
+        if leaf not in node:
+            raise app.UsageError(f"--override: {key} is not a config key")
+        node[leaf] = value
 
 
 def _timed(fn):
@@ -33,63 +85,101 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
+def _steps_per_sec(compiled, state, frozen, batches) -> tuple[float, object, dict]:
+    """Steps/s over the batches `batches()` yields; returns the new state and last metrics."""
+    start = time.perf_counter()
+    count = 0
+    for batch in batches():
+        state, metrics = compiled(state, batch, frozen)
+        count += 1
+    jax.block_until_ready(state)
+    return count / (time.perf_counter() - start), state, metrics
+
+
 def bench_config(name: str, num_steps: int) -> dict:
-    """Compile time and steps/s of `configs/<name>.py` on the current devices."""
-    config = importlib.import_module(f"configs.{name}").get_config()
+    """Compile time, steps/s and FLOPs per step of config `name` on the current devices."""
+    config = load_config(name)
+    apply_overrides(config, _OVERRIDES.value)
     mesh = sharding_lib.create_mesh(config.mesh)
     batch_size, patch = config.train.batch_size, config.data.patch_size
     example = {key: jnp.zeros((batch_size, patch, patch, 3), jnp.float32) for key in ("lq", "gt")}
     steps = train.build_step_functions(config, mesh, example)
-    rng = jax.random.PRNGKey(config.seed)
-    state, init_seconds = _timed(lambda: steps.init(rng, example))
+    state, init_seconds = _timed(lambda: steps.init(jax.random.PRNGKey(config.seed), example))
     frozen = jax.device_put(steps.method.frozen_params(), sharding_lib.replicated(mesh))
 
     batch_sharding = sharding_lib.batch_sharding(mesh)
-    iterator = data_lib.make_train_iterator(config.data, batch_size=batch_size, seed=config.seed)
-    batch = sharding_lib.global_batch(next(iterator), batch_sharding)
+    shape = (batch_size, patch, patch, 3)
+    gt = jax.random.uniform(jax.random.PRNGKey(1), shape)
+    fixed = sharding_lib.global_batch(
+        {
+            "gt": np.asarray(gt),
+            "lq": np.asarray(gt + 0.1 * jax.random.normal(jax.random.PRNGKey(2), shape)),
+        },
+        batch_sharding,
+    )
+    phase = steps.method.phase_at(config.train.num_steps - 1)  # the phase most steps train in
     start = time.perf_counter()
-    compiled = steps.train_step.lower(state, batch, frozen).compile()
+    compiled = steps.train_step.lower(state, fixed, frozen, phase).compile()
     compile_seconds = time.perf_counter() - start
+    cost = compiled.cost_analysis()
+    flops = float((cost[0] if isinstance(cost, list) else cost).get("flops", 0.0))
 
-    (state, _), _ = _timed(lambda: compiled(state, batch, frozen))  # warm-up
-    start = time.perf_counter()
-    for _ in range(num_steps):
-        state, metrics = compiled(state, batch, frozen)
-    jax.block_until_ready(state)
-    model_steps_per_sec = num_steps / (time.perf_counter() - start)
-
-    start = time.perf_counter()
-    for _ in range(num_steps):
-        batch = sharding_lib.global_batch(next(iterator), batch_sharding)
-        state, metrics = compiled(state, batch, frozen)
-    jax.block_until_ready(state)
-    pipeline_steps_per_sec = num_steps / (time.perf_counter() - start)
-    param_count = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(steps.abstract_state.params))
-    return {
+    _, state, _ = _steps_per_sec(compiled, state, frozen, lambda: [fixed])  # warm-up
+    model_rate, state, metrics = _steps_per_sec(
+        compiled, state, frozen, lambda: [fixed] * num_steps
+    )
+    row = {
         "config": name,
-        "params": param_count,
+        "phase": phase,
+        "params": sum(int(np.prod(x.shape)) for x in jax.tree.leaves(steps.abstract_state.params)),
         "batch_size": batch_size,
         "patch_size": patch,
         "init_seconds_including_compile": round(init_seconds, 2),
         "train_step_compile_seconds": round(compile_seconds, 2),
-        "model_steps_per_sec": round(model_steps_per_sec, 3),
-        "pipeline_steps_per_sec": round(pipeline_steps_per_sec, 3),
+        "model_steps_per_sec": round(model_rate, 3),
+        "gflop_per_step": round(flops / 1e9, 2),
+        "achieved_tflops": round(flops * model_rate / 1e12, 3),
         "final_loss": float(metrics["loss"]),
     }
+    if _PEAK_TFLOPS.value > 0:
+        row["fraction_of_peak"] = round(row["achieved_tflops"] / _PEAK_TFLOPS.value, 4)
+    if _PIPELINE.value:
+        iterator = data_lib.make_train_iterator(
+            config.data, batch_size=batch_size, seed=config.seed
+        )
+        pipeline_rate, _, _ = _steps_per_sec(
+            compiled,
+            state,
+            frozen,
+            lambda: (
+                sharding_lib.global_batch(next(iterator), batch_sharding) for _ in range(num_steps)
+            ),
+        )
+        row["pipeline_steps_per_sec"] = round(pipeline_rate, 3)
+    return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", default="smoke,default", help="comma-separated config names")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
-    parser.add_argument(
-        "--out",
-        default="tools/results/bench_train_cpu",
-        help="output path without extension (.json and .md are written)",
+def markdown_table(rows: list[dict]) -> str:
+    header = (
+        "| config | params | batch x patch | init+compile s | step compile s | steps/s (model) | "
+        "steps/s (with data) | GFLOP/step | TFLOP/s | of peak |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    args = parser.parse_args()
-    jax.config.update("jax_compilation_cache_dir", None)  # cold compiles, whatever the env says
-    rows = [bench_config(name, args.steps) for name in args.configs.split(",")]
+    return header + "".join(
+        f"| {r['config']} | {r['params']:,} | {r['batch_size']} x {r['patch_size']}^2 | "
+        f"{r['init_seconds_including_compile']} | {r['train_step_compile_seconds']} | "
+        f"{r['model_steps_per_sec']} | {r.get('pipeline_steps_per_sec', '-')} | "
+        f"{r['gflop_per_step']} | {r['achieved_tflops']} | "
+        f"{r.get('fraction_of_peak', '-')} |\n"
+        for r in rows
+    )
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    if not _KEEP_CACHE.value:
+        jax.config.update("jax_compilation_cache_dir", None)  # cold compiles
+    rows = [bench_config(name, _STEPS.value) for name in _CONFIGS.value]
     device = jax.devices()[0]
     report = {
         "machine": {
@@ -97,29 +187,22 @@ def main() -> None:
             "device_kind": device.device_kind,
             "device_count": jax.device_count(),
             "processor": platform.processor(),
-            "cpu_count": __import__("os").cpu_count(),
+            "cpu_count": os.cpu_count(),
             "jax": jax.__version__,
         },
-        "timed_steps": args.steps,
+        "timed_steps": _STEPS.value,
+        "overrides": _OVERRIDES.value,
+        "peak_tflops": _PEAK_TFLOPS.value or None,
         "results": rows,
     }
-    out = pathlib.Path(args.out)
+    out = pathlib.Path(_OUT.value)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    header = (
-        "| config | params | batch x patch | init+compile s | step compile s | "
-        "steps/s (model) | steps/s (with data) |\n|---|---|---|---|---|---|---|\n"
-    )
-    table = header + "".join(
-        f"| {r['config']} | {r['params']:,} | {r['batch_size']} x {r['patch_size']}^2 | "
-        f"{r['init_seconds_including_compile']} | {r['train_step_compile_seconds']} | "
-        f"{r['model_steps_per_sec']} | {r['pipeline_steps_per_sec']} |\n"
-        for r in rows
-    )
-    text = f"Device: {device.device_kind} x{jax.device_count()} ({device.platform})\n\n{table}"
+    text = f"Device: {device.device_kind} x{jax.device_count()} ({device.platform})\n\n"
+    text += markdown_table(rows)
     out.with_suffix(".md").write_text(text)
     print(text)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)
