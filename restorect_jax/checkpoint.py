@@ -1,11 +1,17 @@
 """The one wrapper over Orbax: train state and data-iterator state saved and restored together."""
 
+import json
 import logging
 import pathlib
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+# Key of the `data` item that lists the data-iterator state of every process, in process order.
+PROCESS_STATES = "process_states"
 
 
 class Checkpointer:
@@ -13,7 +19,9 @@ class Checkpointer:
 
     The state is any pytree of arrays (restored with the shardings of a given abstract target); the
     data state is the JSON-serialisable dict of the grain iterator, so a resumed run sees exactly
-    the batches an uninterrupted run would have seen.
+    the batches an uninterrupted run would have seen. In a multi-process job every process reads
+    its own shard, so the `data` item holds every process's state (`{PROCESS_STATES: [...]}`)
+    and each process restores its own; Orbax writes the arrays and that item once.
     """
 
     def __init__(self, directory: str | pathlib.Path, *, keep: int, async_save: bool = True):
@@ -31,24 +39,28 @@ class Checkpointer:
 
     def save(self, step: int, state: Any, data_state: dict) -> None:
         """Starts writing a checkpoint (in the background when async); returns once arrays are copied."""
+        data = {PROCESS_STATES: _gather_process_states(data_state)}
         self._manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)
+                state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data)
             ),
             force=True,
         )
         logging.info("Checkpoint for step %d started in %s", step, self.directory)
 
     def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
-        """Restores the checkpoint at `step` into the structure, dtypes and shardings of `abstract_state`."""
+        """Restores the checkpoint at `step` into the structure, dtypes and shardings of `abstract_state`.
+
+        Returns the state and this process's data-iterator state.
+        """
         restored = self._manager.restore(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()
             ),
         )
-        return restored["state"], restored["data"]
+        return restored["state"], _own_process_state(restored["data"], step)
 
     def wait(self) -> None:
         """Blocks until background writes have finished."""
@@ -57,6 +69,29 @@ class Checkpointer:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _gather_process_states(data_state: dict) -> list[dict]:
+    """Every process's `data_state`, in process order; all processes must call it together."""
+    if jax.process_count() == 1:
+        return [data_state]
+    encoded = np.frombuffer(json.dumps(data_state).encode(), np.uint8)
+    lengths = multihost_utils.process_allgather(np.asarray(encoded.size))
+    padded = np.zeros(int(lengths.max()), np.uint8)
+    padded[: encoded.size] = encoded
+    rows = multihost_utils.process_allgather(padded)
+    return [json.loads(row[:length].tobytes()) for row, length in zip(rows, lengths)]
+
+
+def _own_process_state(data: dict, step: int) -> dict:
+    """This process's entry of a saved `data` item (one written before multi-process is one state)."""
+    states = data.get(PROCESS_STATES, [data])
+    if len(states) != jax.process_count():
+        raise ValueError(
+            f"The checkpoint of step {step} holds the data positions of {len(states)} processes; "
+            f"this job has {jax.process_count()}: resume with the same number of processes."
+        )
+    return states[jax.process_index()]
 
 
 def load_state(directory: str | pathlib.Path, step: int | None = None) -> tuple[int, dict]:

@@ -1,7 +1,10 @@
 """Start-of-run validation of experiment configs (every error names the offending key), and
 reading back the `config.json` a run saves."""
 
+import ast
+import importlib.util
 import json
+import pathlib
 from typing import Any
 
 import ml_collections
@@ -38,7 +41,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "train.batch_size",
         "train.num_steps",
         "train.log_every",
-        "train.eval_every",
         "train.checkpoint_every",
         "train.keep_checkpoints",
         "data.patch_size",
@@ -47,6 +49,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ):
         _positive_int(config, key)
     train = config.train
+    _require(
+        isinstance(train.eval_every, int) and train.eval_every >= 0,
+        "train.eval_every",
+        train.eval_every,
+        "must be an integer >= 0 (0: no validation during training)",
+    )
     _require(train.learning_rate > 0, "train.learning_rate", train.learning_rate, "must be > 0")
     _require(
         0 <= train.warmup_steps < train.num_steps,
@@ -174,6 +182,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
     mesh = config.mesh
     _require(mesh.data == -1 or mesh.data > 0, "mesh.data", mesh.data, "must be -1 or positive")
     _require(mesh.model > 0, "mesh.model", mesh.model, "must be positive")
+    _require(
+        isinstance(mesh.shard_params, bool),
+        "mesh.shard_params",
+        mesh.shard_params,
+        "must be a bool",
+    )
+    _require(
+        isinstance(mesh.shard_min_size, int) and mesh.shard_min_size >= 0,
+        "mesh.shard_min_size",
+        mesh.shard_min_size,
+        "must be an integer >= 0",
+    )
 
 
 def _validate_distillation(config: ml_collections.ConfigDict) -> None:
@@ -239,3 +259,38 @@ def _lists_to_tuples(value: Any) -> Any:
 def config_from_json(text: str) -> ml_collections.ConfigDict:
     """The config a run saved as `config.json` (JSON lists become the tuples configs use)."""
     return ml_collections.ConfigDict(_lists_to_tuples(json.loads(text)))
+
+
+def load_config_file(path: str | pathlib.Path) -> ml_collections.ConfigDict:
+    """`get_config()` of the config file at `path` (as `--config` reads it)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no config file {path}")
+    spec = importlib.util.spec_from_file_location(f"restorect_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def apply_overrides(config: ml_collections.ConfigDict, items: list[str]) -> None:
+    """Sets each `a.b.c=value` of `items` in place; values are Python literals, else strings.
+
+    Raises ValueError naming an item that is not `key=value` or whose key the config lacks.
+    """
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not key=value")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            if part not in node:
+                raise ValueError(f"override {item!r}: config.{key} does not exist")
+            node = node[part]
+        if leaf not in node:
+            raise ValueError(f"override {item!r}: config.{key} does not exist")
+        node[leaf] = value

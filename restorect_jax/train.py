@@ -150,6 +150,38 @@ def train_step(
     return new_state, metrics
 
 
+# Init runs once: compiling it without backend optimisation saves most of its compile time.
+INIT_COMPILER_OPTIONS = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+}
+
+
+def host_init(init_fn: Callable, state_sharding: Any) -> Callable:
+    """`init_fn` run on this host's CPU, its result placed on the mesh with `state_sharding`.
+
+    For meshes on an accelerator: XLA took 75-82 s there to compile `init` (a forward pass
+    through every layer) on an H200 (tools/results/gpu/lease1_results.json), against 18-21 s
+    for init with its compile on a 2-core CPU (tools/results/bench_train_cpu.json); the state
+    is built once. Every process builds
+    the whole state and keeps the shards its own devices hold.
+    """
+    cpu = jax.local_devices(backend="cpu")[0]
+    jitted = jax.jit(init_fn, compiler_options=INIT_COMPILER_OPTIONS)
+
+    def init(rng: jax.Array, batch: dict[str, jax.Array]) -> TrainState:
+        state = jax.device_get(jitted(*jax.device_put((rng, batch), cpu)))
+        return jax.tree.map(
+            lambda leaf, sharding: jax.make_array_from_callback(
+                leaf.shape, sharding, lambda index: leaf[index]
+            ),
+            state,
+            state_sharding,
+        )
+
+    return init
+
+
 @dataclasses.dataclass(frozen=True)
 class StepFunctions:
     """The jitted functions of one run and the shardings they were compiled for."""
@@ -160,6 +192,7 @@ class StepFunctions:
     train_step: Callable
     abstract_state: Any  # ShapeDtypeStructs of the TrainState
     state_sharding: Any  # NamedSharding per TrainState leaf
+    batch_sharding: jax.sharding.NamedSharding  # of every array of a batch
 
 
 def build_step_functions(
@@ -170,15 +203,22 @@ def build_step_functions(
     `example_batch` only fixes the parameter shapes (any small image size will do).
 
     The state is replicated, the batch split along the mesh's data axis, frozen inputs
-    replicated; the train step donates the incoming state. Its fourth argument, the phase name
-    (`method.phase_at(step)`), is static: each phase compiles once.
+    replicated; with `config.mesh.shard_params` (FSDP) the state is split along the model axis
+    and the batch along both axes. The train step donates the incoming state. Its fourth
+    argument, the phase name (`method.phase_at(step)`), is static: each phase compiles once.
     """
     method = methods.get_method(config.method)(config)
     optimizer = make_optimizer(config.train)
     init_fn = functools.partial(create_train_state, method=method, optimizer=optimizer)
     abstract_state = jax.eval_shape(init_fn, jax.random.PRNGKey(0), example_batch)
-    state_sharding = sharding_lib.state_shardings(mesh, abstract_state)
+    state_sharding = sharding_lib.state_shardings(
+        mesh,
+        abstract_state,
+        shard_params=config.mesh.shard_params,
+        min_size=config.mesh.shard_min_size,
+    )
     replicated = sharding_lib.replicated(mesh)
+    batch_sharding = sharding_lib.batch_sharding(mesh, config.mesh.shard_params)
     step_fn = jax.jit(
         functools.partial(
             train_step,
@@ -187,26 +227,24 @@ def build_step_functions(
             ema_decay=config.train.ema_decay,
             base_rng=jax.random.PRNGKey(config.seed + 1),
         ),
-        in_shardings=(state_sharding, sharding_lib.batch_sharding(mesh), replicated),
+        in_shardings=(state_sharding, batch_sharding, replicated),
         out_shardings=(state_sharding, replicated),
         static_argnums=(3,),
         donate_argnums=(0,),
     )
-    # Init runs once: compiling it without backend optimisation saves most of its compile time.
-    init = jax.jit(
-        init_fn,
-        out_shardings=state_sharding,
-        compiler_options={
-            "xla_backend_optimization_level": 0,
-            "xla_llvm_disable_expensive_passes": True,
-        },
-    )
+    if mesh.devices.flat[0].platform == "cpu":
+        init = jax.jit(
+            init_fn, out_shardings=state_sharding, compiler_options=INIT_COMPILER_OPTIONS
+        )
+    else:
+        init = host_init(init_fn, state_sharding)
     return StepFunctions(
         method=method,
         init=init,
         train_step=step_fn,
         abstract_state=abstract_state,
         state_sharding=state_sharding,
+        batch_sharding=batch_sharding,
     )
 
 
@@ -241,7 +279,28 @@ def _requested_on_any_process(requested: bool) -> bool:
     return bool(np.any(flags))
 
 
+def _prepare_data_once(data_config: ml_collections.ConfigDict) -> None:
+    """Process 0 builds the datasets (unless built); the other processes wait, then only read.
+
+    On hosts whose `data.tfds_dir` is not shared with process 0, a process builds its own copy
+    when it first opens the data, after the barrier.
+    """
+    if jax.process_index() == 0:
+        data_lib.prepare_datasets(data_config)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("restorect_jax: datasets prepared")
+
+
 def _setup_compilation_cache(config: ml_collections.ConfigDict) -> None:
+    """Turns on the persistent compilation cache of `config.compilation_cache_dir`.
+
+    Off for multi-process CPU jobs: only process 0 writes the cache, so it can load a program
+    the others still compile, and a gloo collective fails when its processes reach it more than
+    30 s apart.
+    """
+    if jax.process_count() > 1 and jax.default_backend() == "cpu":
+        jax.config.update("jax_enable_compilation_cache", False)
+        return
     if config.compilation_cache_dir and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         path = os.path.expanduser(config.compilation_cache_dir)
         jax.config.update("jax_compilation_cache_dir", path)
@@ -295,7 +354,7 @@ class PatchSchedule:
         for index, (_, _, batch_size) in enumerate(self.stages):
             key = "config.train.batch_size" if index == 0 else "config.train.progressive"
             for divisor, what in (
-                (data_parallel, "devices on the data axis"),
+                (data_parallel, "devices the batch is split over (config.mesh)"),
                 (jax.process_count(), "processes"),
             ):
                 if batch_size % divisor:
@@ -320,6 +379,69 @@ class PatchSchedule:
             shard_index=jax.process_index(),
             shard_count=jax.process_count(),
         )
+
+
+def example_batch() -> dict[str, jax.Array]:
+    """The batch that fixes parameter shapes; they do not depend on the image size, so tiny."""
+    return {key: jnp.zeros((1, 16, 16, 3), jnp.float32) for key in ("lq", "gt")}
+
+
+class CompileCacheCounter:
+    """Counts the compiles that asked the persistent compilation cache, and those it answered."""
+
+    def __init__(self):
+        self.lookups = 0
+        self.hits = 0
+
+    def __call__(self, event: str, **kwargs) -> None:
+        del kwargs
+        if event == "/jax/compilation_cache/compile_requests_use_cache":
+            self.lookups += 1
+        elif event == "/jax/compilation_cache/cache_hits":
+            self.hits += 1
+
+    def summary(self) -> str:
+        return f"{self.lookups} compiles asked the persistent cache, {self.hits} loaded from it"
+
+
+COMPILE_CACHE = CompileCacheCounter()
+jax.monitoring.register_event_listener(COMPILE_CACHE)
+
+
+def compile_programs(config: ml_collections.ConfigDict) -> dict[str, float]:
+    """Compiles a run's init and train steps into the persistent cache; seconds per program.
+
+    Every phase of the method and every crop stage of the schedule gets its train step, for
+    the abstract batch the run will feed it, so a later `train_and_evaluate` of the same config
+    on the same devices loads them instead of compiling (validation's program is not included:
+    `train.eval_every=0` runs none). Needs no training data; a student needs its teacher run.
+    On the H200 each train step took 83-95 s to compile (tools/results/gpu/lease1_results.json),
+    so a lease compiles the students' steps while the teacher trains.
+    """
+    config_lib.validate(config)
+    _setup_compilation_cache(config)
+    mesh = sharding_lib.create_mesh(config.mesh)
+    steps = build_step_functions(config, mesh, example_batch())
+    seconds = {}
+    start = time.perf_counter()
+    state = jax.block_until_ready(steps.init(jax.random.PRNGKey(config.seed), example_batch()))
+    seconds["init"] = time.perf_counter() - start
+    frozen = jax.device_put(steps.method.frozen_params(), sharding_lib.replicated(mesh))
+    schedule = PatchSchedule(config, sharding_lib.batch_split(mesh, config.mesh.shard_params))
+    phases = dict.fromkeys(steps.method.phase_at(step) for step in range(config.train.num_steps))
+    for _, patch, batch_size in schedule.stages:
+        batch = {
+            key: jax.ShapeDtypeStruct(
+                (batch_size, patch, patch, 3), jnp.float32, sharding=steps.batch_sharding
+            )
+            for key in ("lq", "gt")
+        }
+        for phase in phases:
+            start = time.perf_counter()
+            steps.train_step.lower(state, batch, frozen, phase).compile()
+            seconds[f"train_step/{phase}/{batch_size}x{patch}"] = time.perf_counter() - start
+    logging.info("Compiled %s; %s", seconds, COMPILE_CACHE.summary())
+    return seconds
 
 
 def _check_finite(pending: list[tuple[int, dict]], checkpointer: checkpoint_lib.Checkpointer):
@@ -359,13 +481,12 @@ def train_and_evaluate(
     end_step = train_config.num_steps if stop_at is None else min(stop_at, train_config.num_steps)
 
     mesh = sharding_lib.create_mesh(config.mesh)
-    data_parallel = mesh.shape[sharding_lib.DATA_AXIS]
-    batch_sharding = sharding_lib.batch_sharding(mesh)
+    data_parallel = sharding_lib.batch_split(mesh, config.mesh.shard_params)
+    batch_sharding = sharding_lib.batch_sharding(mesh, config.mesh.shard_params)
     replicated = sharding_lib.replicated(mesh)
 
     schedule = PatchSchedule(config, data_parallel)
-    # Parameter shapes do not depend on the image size: a tiny example keeps init cheap.
-    example = {key: jnp.zeros((1, 16, 16, 3), jnp.float32) for key in ("lq", "gt")}
+    example = example_batch()
 
     steps = build_step_functions(config, mesh, example)
     method, state_sharding = steps.method, steps.state_sharding
@@ -374,6 +495,7 @@ def train_and_evaluate(
         keep=train_config.keep_checkpoints,
         async_save=train_config.async_checkpointing,
     )
+    _prepare_data_once(config.data)
     latest = checkpointer.latest_step()
     stage = schedule.stage_at(latest or 0)
     train_iter = schedule.iterator(stage)
@@ -382,14 +504,21 @@ def train_and_evaluate(
             latest, checkpoint_lib.abstract_with_shardings(steps.abstract_state, state_sharding)
         )
         train_iter.set_state(data_state)
-        logging.info("Resumed from step %d in %s", latest, checkpointer.directory)
+        logging.info(
+            "Resumed from step %d in %s (process %d data position %s)",
+            latest,
+            checkpointer.directory,
+            jax.process_index(),
+            data_state,
+        )
     else:
         state = steps.init(jax.random.PRNGKey(config.seed), example)
     frozen = jax.device_put(method.frozen_params(), replicated)
 
     step_fn = steps.train_step
     predict_fn = jax.jit(method.predict)
-    val_images = data_lib.load_eval_images(config.data, seed=config.seed)
+    validates = train_config.eval_every > 0
+    val_images = data_lib.load_eval_images(config.data, seed=config.seed) if validates else []
     writer = writers.MetricWriter(workdir)
     stop_signal = _StopSignal()
 
@@ -461,7 +590,9 @@ def train_and_evaluate(
                 # SIGTERM is acted on at log steps, where every process takes the same decision.
                 preempted = _requested_on_any_process(stop_signal.requested)
 
-            if step % train_config.eval_every == 0 or step == train_config.num_steps:
+            if validates and (
+                step % train_config.eval_every == 0 or step == train_config.num_steps
+            ):
                 last_scores, restored = evaluate(predict_fn, state.ema_params, frozen, val_images)
                 writer.write_scalars(
                     step, {f"val/{key}": value for key, value in last_scores.items()}
@@ -506,6 +637,7 @@ def train_and_evaluate(
         writer.close()
         stop_signal.restore()
 
+    logging.info("Run ended at step %d; %s", step, COMPILE_CACHE.summary())
     result = {"step": step, "preempted": preempted, **last_scores}
     if jax.process_index() == 0 and last_scores:
         (workdir / "final_metrics.json").write_text(json.dumps(result, indent=2))

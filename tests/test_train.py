@@ -35,6 +35,9 @@ def _one_step(config, devices, batch):
     return new_state, metrics, steps.state_sharding
 
 
+# Slow: tests/test_sharding.py::test_fsdp_step_matches_replicated runs the same comparison on a
+# 2 x 4 mesh (batch split over both axes, state sharded) and keeps the cold suite under 20 min.
+@pytest.mark.slow
 def test_sharded_step_matches_single_device(tmp_path):
     assert jax.device_count() == 8, "conftest should provide 8 fake CPU devices"
     config = _smoke_config(tmp_path)

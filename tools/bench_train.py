@@ -14,8 +14,6 @@ reported as a fraction of `--peak_tflops` when given (H200: 790 dense bf16 measu
 Writes `<out>.json` and `<out>.md`.
 """
 
-import ast
-import importlib.util
 import json
 import os
 import pathlib
@@ -31,7 +29,8 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from restorect_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+from restorect_jax import config_lib  # pylint: disable=g-import-not-at-top
+from restorect_jax import data as data_lib
 from restorect_jax import sharding as sharding_lib
 from restorect_jax import train
 
@@ -51,31 +50,12 @@ def load_config(name_or_path: str) -> ml_collections.ConfigDict:
     path = pathlib.Path(name_or_path)
     if path.suffix != ".py":
         path = pathlib.Path(__file__).resolve().parents[1] / "configs" / f"{name_or_path}.py"
-    if not path.is_file():
-        raise app.UsageError(f"--configs: no config file {path}")
-    spec = importlib.util.spec_from_file_location(f"bench_config_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
-
-
-def apply_overrides(config: ml_collections.ConfigDict, items: list[str]) -> None:
-    """Sets each `a.b.c=value` of `items` (values are Python literals, else strings)."""
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise app.UsageError(f"--override: {item!r} is not key=value")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        *parents, leaf = key.split(".")
-        node = config
-        for part in parents:
-            node = node[part]
-        if leaf not in node:
-            raise app.UsageError(f"--override: {key} is not a config key")
-        node[leaf] = value
+    try:
+        config = config_lib.load_config_file(path)
+        config_lib.apply_overrides(config, _OVERRIDES.value)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(f"--configs={name_or_path}: {error}") from error
+    return config
 
 
 def _timed(fn):
@@ -99,7 +79,6 @@ def _steps_per_sec(compiled, state, frozen, batches) -> tuple[float, object, dic
 def bench_config(name: str, num_steps: int) -> dict:
     """Compile time, steps/s and FLOPs per step of config `name` on the current devices."""
     config = load_config(name)
-    apply_overrides(config, _OVERRIDES.value)
     mesh = sharding_lib.create_mesh(config.mesh)
     batch_size, patch = config.train.batch_size, config.data.patch_size
     example = {key: jnp.zeros((batch_size, patch, patch, 3), jnp.float32) for key in ("lq", "gt")}
@@ -107,7 +86,7 @@ def bench_config(name: str, num_steps: int) -> dict:
     state, init_seconds = _timed(lambda: steps.init(jax.random.PRNGKey(config.seed), example))
     frozen = jax.device_put(steps.method.frozen_params(), sharding_lib.replicated(mesh))
 
-    batch_sharding = sharding_lib.batch_sharding(mesh)
+    batch_sharding = steps.batch_sharding
     shape = (batch_size, patch, patch, 3)
     gt = jax.random.uniform(jax.random.PRNGKey(1), shape)
     fixed = sharding_lib.global_batch(

@@ -15,6 +15,7 @@ from restorect_jax.data.embedded import build_embedded
 from restorect_jax.data.pipeline import (
     load_eval_images,
     make_train_iterator,
+    prepare_datasets,
     resolve_data_root,
     resolve_tfds_dir,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "degrade",
     "load_eval_images",
     "make_train_iterator",
+    "prepare_datasets",
     "resolve_data_root",
     "resolve_tfds_dir",
     "streak_kernel",

@@ -119,6 +119,14 @@ def open_clean_train(data_config: Any) -> grain.MapDataset:
     return grain.MapDataset.source(builder.as_data_source(SPLIT))
 
 
+def prepare_datasets(data_config: Any) -> None:
+    """Builds, unless built, every dataset a training run reads: train, clean train and val."""
+    open_split(data_config, "train")
+    open_split(data_config, "val")
+    if _clean_train_dir(data_config):
+        open_clean_train(data_config)
+
+
 def random_crop_or_pad(
     images: list[np.ndarray], size: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
