@@ -3,6 +3,7 @@
 import io
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -118,4 +119,15 @@ def test_dry_run_trains_evaluates_and_packs_every_run(tmp_path):
         )
         assert unpacked.returncode == 0, unpacked.stderr
         assert inference.load_run(workdir).name == f"{name}@4"
-    assert "----- student_none output -----" in (out / "train_log.txt").read_text()
+    log = (out / "train_log.txt").read_text()
+    assert "----- student_none output -----" in log
+    for name in ("student_restorect", "student_none"):
+        assert report["runs"][name]["compile_exit_code"] == 0
+    # The students load the steps compiled while the teacher trained (and init).
+    loaded = [
+        int(n)
+        for n in re.findall(
+            r"Run ended at step 4; \d+ compiles asked the persistent cache, (\d+) loaded", log
+        )
+    ]
+    assert len(loaded) == 3 and min(sorted(loaded)[-2:]) >= 2, loaded

@@ -8,7 +8,10 @@ Stages, each a subprocess, so that this orchestrator never holds the accelerator
      lease (flags), or, with `--bench`, from timing both train steps here first
      (`tools/bench_train.py`: steps/s, XLA FLOPs, TFLOP/s; two extra compiles);
   2. train the blind-denoise RestoRect teacher (`configs/teacher_denoise_blind.py`, AWGN sigma
-     0-55 on CBSD432), then pack it: `<out>/teacher.tar` (config, metrics, EMA params);
+     0-55 on CBSD432; init on the host CPU), then pack it: `<out>/teacher.tar` (config,
+     metrics, EMA params). Meanwhile `main --compile_only` compiles both students' train steps
+     into the persistent cache, against `teacher_shapes` (the teacher's config and initial
+     params), so the students start without compiling;
   3. train two students of one architecture side by side, same steps, same data, and pack
      them: `distill=restorect` (lambda 0.02, the bundled recipe) and `distill=none` (the same
      student trained alone);
@@ -39,6 +42,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from restorect_jax import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+from restorect_jax import config_lib, methods
+from restorect_jax import train as train_lib
 
 _OUT = flags.DEFINE_string("out", os.environ.get("OUT") or "runs/gpu_out", "results folder")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/gpu", "where the runs train (emptied first)")
@@ -47,11 +52,16 @@ _BUDGET_S = flags.DEFINE_float("budget_s", 540.0, "wall-clock budget of the whol
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "tiny sizes and steps, for a CPU check")
 _BENCH = flags.DEFINE_bool("bench", False, "time both train steps first (two more compiles)")
 # Measured on the H200 lease of 2026-11-29 (tools/results/gpu/lease1_results.json): 17.6 and
-# 12.5 steps/s at 32 x 128^2, and 160-180 s from process start to the first step (init and
-# train-step compile about 75-95 s each).
+# 12.5 steps/s at 32 x 128^2; init and train-step compile took 75-95 s each there. Init now runs
+# on the host CPU and the students' steps are compiled while the teacher trains.
 _TEACHER_RATE = flags.DEFINE_float("teacher_rate", 17.6, "teacher steps/s, without --bench")
 _STUDENT_RATE = flags.DEFINE_float("student_rate", 12.5, "student steps/s alone, without --bench")
-_STARTUP_S = flags.DEFINE_float("startup_s", 180.0, "a run's start-up and compiles, seconds")
+_TEACHER_STARTUP_S = flags.DEFINE_float(
+    "teacher_startup_s", 120.0, "teacher: start, host init and train-step compile, seconds"
+)
+_STUDENT_STARTUP_S = flags.DEFINE_float(
+    "student_startup_s", 45.0, "students: start with their steps compiled ahead, seconds"
+)
 _DATASETS = flags.DEFINE_list("datasets", ["CBSD68", "Kodak24"], "test sets (those present)")
 
 TEACHER_CONFIG = "configs/teacher_denoise_blind.py"
@@ -75,7 +85,6 @@ DRY_SETTINGS = {
     "train.log_every": 1,
     "data.val_count": 1,
     "data.val_crop": 32,
-    "compilation_cache_dir": "",
 }
 DRY_TEACHER = {"model.num_blocks": (1, 1, 1, 1), "model.width": 8, "model.prior_features": 8}
 DRY_STUDENT = {"model.num_blocks": (1, 1, 1, 1)}
@@ -107,14 +116,14 @@ def flag_value(value: Any) -> str:
     return str(value)
 
 
-def run_settings(kind: str, steps: int) -> dict[str, Any]:
+def run_settings(kind: str, steps: int, teacher: str = "teacher") -> dict[str, Any]:
     """Config overrides of one run: scale, steps and schedule, and a student's distillation."""
     settings = {**COMMON, **(DRY_SETTINGS if _DRY_RUN.value else GPU_SETTINGS)}
     settings.update(
         {
             "train.num_steps": steps,
             "train.warmup_steps": max(1, min(100, steps // 20)),
-            "train.eval_every": steps,
+            "train.eval_every": 0,  # the evaluation stage scores every run
             "train.checkpoint_every": max(1, steps // 4),
         }
     )
@@ -123,7 +132,7 @@ def run_settings(kind: str, steps: int) -> dict[str, Any]:
     settings.update(STUDENT_SETTINGS)
     settings.update(DRY_STUDENT if _DRY_RUN.value else {})
     settings["distill"] = kind.removeprefix("student_")
-    settings["teacher.workdir"] = str(run_dir("teacher"))
+    settings["teacher.workdir"] = str(run_dir(teacher))
     settings["train.phase1_steps"] = max(1, steps // 10)
     return settings
 
@@ -199,25 +208,27 @@ def bench(log: Log, name: str, config: str, settings: dict[str, Any]) -> dict[st
 def plan(seconds: float, rates: dict[str, float]) -> tuple[int, float]:
     """Steps for every run, the same for all, and the teacher's share of `seconds`.
 
-    Each of the two stages (teacher; then both students at once) costs `--startup_s` (process
-    start, init and train-step compile) plus its steps at its rate; the students share the
-    device, so they are planned at 70% of their solo rate. 10% of the time is kept spare.
+    The teacher costs `--teacher_startup_s` plus its steps at its rate; the students, started
+    with compiled steps, `--student_startup_s` plus theirs at 70% of their solo rate (they
+    share the device). 10% of the time is kept spare.
     """
     if _DRY_RUN.value:
         return 4, seconds / 2
     per_step = 1 / rates["teacher"] + 1 / (0.7 * rates["student"])
-    steps = int(0.9 * (seconds - 2 * _STARTUP_S.value) / per_step) // 50 * 50
+    startup = _TEACHER_STARTUP_S.value + _STUDENT_STARTUP_S.value
+    steps = int(0.9 * (seconds - startup) / per_step) // 50 * 50
     if steps < 100:
         raise RuntimeError(f"{seconds:.0f}s leave too little time to train (--budget_s)")
-    return steps, _STARTUP_S.value + steps / rates["teacher"] / 0.9
+    return steps, _TEACHER_STARTUP_S.value + steps / rates["teacher"] / 0.9
 
 
-def train(log: Log, name: str, config: str, steps: int, memory_fraction: float):
-    """Starts `restorect_jax.main` for run `name` with this lease's settings."""
-    settings = run_settings(name, steps)
+def main_process(
+    log: Log, name: str, config: str, settings: dict[str, Any], memory: float, *extra: str
+) -> subprocess.Popen:
+    """Starts `restorect_jax.main` for run `name` with `settings` as config overrides."""
     args = ["-m", "restorect_jax.main", f"--config={config}", f"--workdir={run_dir(name)}"]
     args += [f"--config.{key}={flag_value(value)}" for key, value in settings.items()]
-    return start(log, name, args, memory_fraction)
+    return start(log, name if not extra else f"{name}_compile", [*args, *extra], memory)
 
 
 def finish(log: Log, results: dict[str, Any], name: str, status: dict[str, Any]) -> None:
@@ -239,28 +250,68 @@ def measured_rates(log: Log, results: dict[str, Any]) -> dict[str, float]:
     return rates
 
 
-def train_teacher(log: Log, results: dict[str, Any]) -> None:
+def write_teacher_shapes(log: Log, steps: int) -> str:
+    """A run folder `teacher_shapes`: the teacher's config and freshly initialised params.
+
+    It is what compiling a student needs of its teacher (the shapes of its params, which enter
+    the step as an argument), ready before the teacher has trained.
+    """
+    config = config_lib.load_config_file(REPO / TEACHER_CONFIG)
+    overrides = run_settings("teacher", steps).items()
+    config_lib.apply_overrides(config, [f"{key}={flag_value(value)}" for key, value in overrides])
+    method = methods.get_method(config.method)(config)
+    params = jax.jit(method.init_params)(jax.random.PRNGKey(0), train_lib.example_batch())
+    folder = run_dir("teacher_shapes")
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(config.to_json_best_effort(indent=2))
+    checkpointer = checkpoint_lib.Checkpointer(folder / "checkpoints", keep=1, async_save=False)
+    checkpointer.save(0, {"params": params, "ema_params": params}, {})
+    checkpointer.close()
+    log.write(f"wrote {folder} for the students' compiles")
+    return folder.name
+
+
+def train_teacher(log: Log, results: dict[str, Any]) -> dict[str, subprocess.Popen]:
+    """Trains and packs the teacher; meanwhile compiles the students' steps (returned)."""
     rates = measured_rates(log, results)
     steps, seconds = plan(_BUDGET_S.value - EVAL_RESERVE_S - log.elapsed(), rates)
-    results["plan"] = {"steps": steps, "rates": rates, "startup_s": _STARTUP_S.value}
+    results["plan"] = {"steps": steps, "rates": rates, "teacher_seconds": round(seconds)}
     log.write(f"plan: {steps} steps per run, teacher deadline in {seconds:.0f}s")
     started = log.elapsed()
-    process = train(log, "teacher", TEACHER_CONFIG, steps, 0.9)
+    settings = run_settings("teacher", steps)
+    process = main_process(log, "teacher", TEACHER_CONFIG, settings, 0.5)
+    shapes = write_teacher_shapes(log, steps)
+    compiles = {
+        name: main_process(
+            log, name, STUDENT_CONFIG, run_settings(name, steps, shapes), 0.2, "--compile_only"
+        )
+        for name in STUDENTS
+    }
     results["runs"] = {"teacher": {"planned_steps": steps}}
     finish(log, results, "teacher", wait(log, "teacher", process, started + seconds))
     results["runs"]["teacher"]["wall_s"] = round(log.elapsed() - started, 1)
+    return compiles
 
 
-def train_students(log: Log, results: dict[str, Any]) -> None:
+def train_students(
+    log: Log, results: dict[str, Any], compiles: dict[str, subprocess.Popen]
+) -> None:
+    """Waits for the students' compiles, then trains both side by side and packs them."""
     if _BENCH.value:
         settings = run_settings("student_restorect", 1000)
         results["bench"]["student"] = bench(log, "student", STUDENT_CONFIG, settings)
+    for name, process in compiles.items():
+        status = wait(log, f"{name}_compile", process, log.elapsed() + 240, grace_s=5)
+        results["runs"].setdefault(name, {})["compile_exit_code"] = status["exit_code"]
     steps = results["plan"]["steps"]
     started = log.elapsed()
-    processes = {name: train(log, name, STUDENT_CONFIG, steps, 0.4) for name in STUDENTS}
+    processes = {
+        name: main_process(log, name, STUDENT_CONFIG, run_settings(name, steps), 0.4)
+        for name in STUDENTS
+    }
     deadline = _BUDGET_S.value - EVAL_RESERVE_S
     for name, process in processes.items():
-        results["runs"][name] = {"planned_steps": steps}
+        results["runs"][name]["planned_steps"] = steps
         finish(log, results, name, wait(log, name, process, deadline))
         results["runs"][name]["wall_s"] = round(log.elapsed() - started, 1)
 
@@ -319,9 +370,11 @@ def main(argv: list[str]) -> None:
     if run_dir("").exists():
         shutil.rmtree(run_dir(""))  # a fresh start: the steps are planned for this lease
     try:
-        for stage in (train_teacher, train_students, evaluate_all):
-            stage(log, results)
-            save_results()
+        compiles = train_teacher(log, results)
+        save_results()
+        train_students(log, results, compiles)
+        save_results()
+        evaluate_all(log, results)
     finally:
         save_results()
         log.write(f"results in {out / 'results.json'}")
