@@ -103,6 +103,9 @@ def get_config() -> ml_collections.ConfigDict:
     train.b1 = 0.9  # AdamW beta1
     train.b2 = 0.999  # AdamW beta2
     train.grad_clip_norm = 1.0  # global-norm gradient clipping; 0 = off
+    # "bfloat16": the loss (models, teacher, losses) runs in bf16 on copies of the float32
+    # params; gradients, optimiser and EMA stay float32 (mixed precision for accelerators).
+    train.compute_dtype = "float32"
     train.ema_decay = 0.999  # EMA of params used for evaluation (with a 1/(1+step) warm-up)
     train.log_every = 50  # steps between progress lines and scalar summaries
     train.eval_every = 250  # steps between validation runs (and at the end); 0 = none

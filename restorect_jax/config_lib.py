@@ -55,6 +55,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         train.eval_every,
         "must be an integer >= 0 (0: no validation during training)",
     )
+    _require(
+        train.get("compute_dtype", "float32") in ("float32", "bfloat16"),
+        "train.compute_dtype",
+        train.get("compute_dtype"),
+        "must be 'float32' or 'bfloat16'",
+    )
     _require(train.learning_rate > 0, "train.learning_rate", train.learning_rate, "must be > 0")
     _require(
         0 <= train.warmup_steps < train.num_steps,

@@ -106,6 +106,24 @@ def _zero_where_frozen(tree: Any, mask: Any) -> Any:
     return jax.tree.map(lambda leaf, keep: leaf if keep else jnp.zeros_like(leaf), tree, mask)
 
 
+def _cast_floats(tree: Any, dtype: Any) -> Any:
+    """`tree` with its floating-point leaves cast to `dtype` (integer leaves untouched)."""
+    return jax.tree.map(
+        lambda leaf: leaf.astype(dtype) if jnp.issubdtype(leaf.dtype, jnp.floating) else leaf,
+        tree,
+    )
+
+
+def _loss_in_dtype(
+    loss_fn: Callable, dtype: Any, params: Any, frozen: Any, batch: Any, rng: jax.Array
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """`loss_fn` computed in `dtype` (mixed precision); its loss and components as float32."""
+    loss, components = loss_fn(
+        _cast_floats(params, dtype), _cast_floats(frozen, dtype), _cast_floats(batch, dtype), rng
+    )
+    return loss.astype(jnp.float32), _cast_floats(components, jnp.float32)
+
+
 def train_step(
     state: TrainState,
     batch: dict[str, jax.Array],
@@ -116,15 +134,21 @@ def train_step(
     optimizer: optax.GradientTransformation,
     ema_decay: float,
     base_rng: jax.Array,
+    compute_dtype: Any = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One optimiser step of `phase` on `batch`; skipped when loss or gradients are not finite.
 
     The step's randomness is `fold_in(base_rng, step)`, so it does not depend on how the run was
     split into resumed pieces. Leaves that `method.trainable` marks frozen in this phase get zero
-    gradient and zero update (no weight decay either).
+    gradient and zero update (no weight decay either). With `compute_dtype` (e.g. bfloat16) the
+    loss runs on copies of the params, frozen inputs and batch in that dtype; the gradients come
+    back through the casts in float32, and the state stays float32.
     """
     rng = jax.random.fold_in(base_rng, state.step)
-    grad_fn = jax.value_and_grad(functools.partial(method.loss, phase=phase), has_aux=True)
+    loss_fn = functools.partial(method.loss, phase=phase)
+    if compute_dtype is not None:
+        loss_fn = functools.partial(_loss_in_dtype, loss_fn, compute_dtype)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     (loss, components), grads = grad_fn(state.params, frozen, batch, rng)
     mask = method.trainable(state.params, phase)
     if mask is not None:
@@ -150,6 +174,8 @@ def train_step(
     return new_state, metrics
 
 
+# `train.compute_dtype`: the dtype the loss runs in (None: the params' own, float32).
+COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 # Init runs once: compiling it without backend optimisation saves most of its compile time.
 INIT_COMPILER_OPTIONS = {
     "xla_backend_optimization_level": 0,
@@ -226,6 +252,7 @@ def build_step_functions(
             optimizer=optimizer,
             ema_decay=config.train.ema_decay,
             base_rng=jax.random.PRNGKey(config.seed + 1),
+            compute_dtype=COMPUTE_DTYPES[config.train.get("compute_dtype", "float32")],
         ),
         in_shardings=(state_sharding, batch_sharding, replicated),
         out_shardings=(state_sharding, replicated),

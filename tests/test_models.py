@@ -439,3 +439,16 @@ def test_registry():
     assert "restorect_teacher" in str(error.value) and "decomposition" in str(error.value)
     with pytest.raises(ValueError, match="already registered"):
         register_model("rgformer")(RGFormer)
+
+
+def test_conv3x3_promotes_mixed_dtypes_as_jnp_does():
+    """Mixed precision feeds bf16 params with some float32 activations (sampled priors)."""
+    conv = Conv3x3(4)
+    x = jax.random.normal(jax.random.PRNGKey(0), (1, 6, 6, 3))
+    params = conv.init(jax.random.PRNGKey(1), x)
+    bf16 = jax.tree.map(lambda leaf: leaf.astype(jnp.bfloat16), params)
+    assert conv.apply(bf16, x.astype(jnp.bfloat16)).dtype == jnp.bfloat16
+    mixed = conv.apply(bf16, x)
+    assert mixed.dtype == jnp.float32
+    rounded = jax.tree.map(lambda leaf: leaf.astype(jnp.float32), bf16)
+    np.testing.assert_allclose(mixed, conv.apply(rounded, x), rtol=1e-6, atol=1e-6)

@@ -60,9 +60,10 @@ class Conv3x3(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         kernel = self.param("kernel", _KERNEL_INIT, (3, 3, x.shape[-1], self.features))
+        dtype = jnp.result_type(x, kernel)  # as jnp ops promote: bf16 x bf16 stays bf16
         y = jax.lax.conv_general_dilated(
-            x,
-            kernel,
+            x.astype(dtype),
+            kernel.astype(dtype),
             window_strides=(1, 1),
             padding="SAME",
             dimension_numbers=("NHWC", "HWIO", "NHWC"),

@@ -62,6 +62,9 @@ _TEACHER_STARTUP_S = flags.DEFINE_float(
 _STUDENT_STARTUP_S = flags.DEFINE_float(
     "student_startup_s", 45.0, "students: start with their steps compiled ahead, seconds"
 )
+_COMPUTE_DTYPE = flags.DEFINE_enum(
+    "compute_dtype", "float32", ["float32", "bfloat16"], "train.compute_dtype of every run"
+)
 _DATASETS = flags.DEFINE_list("datasets", ["CBSD68", "Kodak24"], "test sets (those present)")
 
 TEACHER_CONFIG = "configs/teacher_denoise_blind.py"
@@ -119,6 +122,7 @@ def flag_value(value: Any) -> str:
 def run_settings(kind: str, steps: int, teacher: str = "teacher") -> dict[str, Any]:
     """Config overrides of one run: scale, steps and schedule, and a student's distillation."""
     settings = {**COMMON, **(DRY_SETTINGS if _DRY_RUN.value else GPU_SETTINGS)}
+    settings["train.compute_dtype"] = _COMPUTE_DTYPE.value
     settings.update(
         {
             "train.num_steps": steps,
