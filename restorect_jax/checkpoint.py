@@ -94,6 +94,17 @@ def _own_process_state(data: dict, step: int) -> dict:
     return states[jax.process_index()]
 
 
+def save_params(directory: str | pathlib.Path, step: int, params: Any, data_state: dict) -> None:
+    """One checkpoint at `step` whose `params` and `ema_params` are both `params` (no optimiser).
+
+    What evaluation, bundling and a student's teacher read of a run, written without training:
+    the tests' runs, a run unpacked from a GPU lease, a teacher's shapes for compiling ahead.
+    """
+    checkpointer = Checkpointer(directory, keep=1, async_save=False)
+    checkpointer.save(step, {"params": params, "ema_params": params}, data_state)
+    checkpointer.close()
+
+
 def load_state(directory: str | pathlib.Path, step: int | None = None) -> tuple[int, dict]:
     """Reads a saved train state as nested dicts of numpy arrays (for evaluation or a teacher).
 

@@ -189,8 +189,7 @@ def host_init(init_fn: Callable, state_sharding: Any) -> Callable:
     For meshes on an accelerator: XLA took 75-82 s there to compile `init` (a forward pass
     through every layer) on an H200 (tools/results/gpu/lease1_results.json), against 18-21 s
     for init with its compile on a 2-core CPU (tools/results/bench_train_cpu.json); the state
-    is built once. Every process builds
-    the whole state and keeps the shards its own devices hold.
+    is built once. Every process builds the whole state and keeps the shards its devices hold.
     """
     cpu = jax.local_devices(backend="cpu")[0]
     jitted = jax.jit(init_fn, compiler_options=INIT_COMPILER_OPTIONS)
@@ -413,6 +412,20 @@ def example_batch() -> dict[str, jax.Array]:
     return {key: jnp.zeros((1, 16, 16, 3), jnp.float32) for key in ("lq", "gt")}
 
 
+def abstract_batch(steps: StepFunctions, batch_size: int, patch: int) -> dict[str, Any]:
+    """ShapeDtypeStructs of a training batch as the step receives it, for ahead-of-time lowering."""
+    shape = (batch_size, patch, patch, 3)
+    return {
+        key: jax.ShapeDtypeStruct(shape, jnp.float32, sharding=steps.batch_sharding)
+        for key in ("lq", "gt")
+    }
+
+
+def training_phases(method: methods.Method, num_steps: int) -> list[str]:
+    """The phases a run of `num_steps` steps trains in, in order (each compiles its own step)."""
+    return list(dict.fromkeys(method.phase_at(step) for step in range(num_steps)))
+
+
 class CompileCacheCounter:
     """Counts the compiles that asked the persistent compilation cache, and those it answered."""
 
@@ -455,14 +468,9 @@ def compile_programs(config: ml_collections.ConfigDict) -> dict[str, float]:
     seconds["init"] = time.perf_counter() - start
     frozen = jax.device_put(steps.method.frozen_params(), sharding_lib.replicated(mesh))
     schedule = PatchSchedule(config, sharding_lib.batch_split(mesh, config.mesh.shard_params))
-    phases = dict.fromkeys(steps.method.phase_at(step) for step in range(config.train.num_steps))
+    phases = training_phases(steps.method, config.train.num_steps)
     for _, patch, batch_size in schedule.stages:
-        batch = {
-            key: jax.ShapeDtypeStruct(
-                (batch_size, patch, patch, 3), jnp.float32, sharding=steps.batch_sharding
-            )
-            for key in ("lq", "gt")
-        }
+        batch = abstract_batch(steps, batch_size, patch)
         for phase in phases:
             start = time.perf_counter()
             steps.train_step.lower(state, batch, frozen, phase).compile()
@@ -508,15 +516,14 @@ def train_and_evaluate(
     end_step = train_config.num_steps if stop_at is None else min(stop_at, train_config.num_steps)
 
     mesh = sharding_lib.create_mesh(config.mesh)
-    data_parallel = sharding_lib.batch_split(mesh, config.mesh.shard_params)
-    batch_sharding = sharding_lib.batch_sharding(mesh, config.mesh.shard_params)
     replicated = sharding_lib.replicated(mesh)
 
-    schedule = PatchSchedule(config, data_parallel)
+    schedule = PatchSchedule(config, sharding_lib.batch_split(mesh, config.mesh.shard_params))
     example = example_batch()
 
     steps = build_step_functions(config, mesh, example)
     method, state_sharding = steps.method, steps.state_sharding
+    batch_sharding = steps.batch_sharding
     checkpointer = checkpoint_lib.Checkpointer(
         workdir / "checkpoints",
         keep=train_config.keep_checkpoints,

@@ -31,9 +31,7 @@ def save_run(workdir: pathlib.Path, config, params) -> None:
 
     workdir.mkdir(parents=True)
     (workdir / "config.json").write_text(config.to_json_best_effort())
-    checkpointer = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep=1, async_save=False)
-    checkpointer.save(3, {"params": params, "ema_params": params}, {"batches": 3})
-    checkpointer.close()
+    checkpoint_lib.save_params(workdir / "checkpoints", 3, params, {"batches": 3})
 
 
 def init_params(config) -> dict:

@@ -64,7 +64,6 @@ import json
 import pathlib
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, flags
@@ -141,21 +140,15 @@ def plan(
     split = sharding_lib.batch_split(mesh, config.mesh.shard_params)
     if batch_size % split:
         raise ValueError(f"--batch={batch_size} must be a multiple of the {split} batch slices")
-    example = {key: jnp.zeros((1, 16, 16, 3), jnp.float32) for key in ("lq", "gt")}
-    steps = train.build_step_functions(config, mesh, example)
+    steps = train.build_step_functions(config, mesh, train.example_batch())
     state = checkpoint_lib.abstract_with_shardings(steps.abstract_state, steps.state_sharding)
-    batch = {
-        key: jax.ShapeDtypeStruct(
-            (batch_size, patch, patch, 3), jnp.float32, sharding=steps.batch_sharding
-        )
-        for key in ("lq", "gt")
-    }
+    batch = train.abstract_batch(steps, batch_size, patch)
     replicated = sharding_lib.replicated(mesh)
     frozen = jax.tree.map(
         lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated),
         jax.eval_shape(steps.method.frozen_params),
     )
-    phases = sorted({steps.method.phase_at(step) for step in range(config.train.num_steps)})
+    phases = train.training_phases(steps.method, config.train.num_steps)
     return {
         "params": sum(leaf.size for leaf in jax.tree.leaves(steps.abstract_state.params)),
         "state_bytes_per_device": _bytes_per_device(steps.abstract_state, steps.state_sharding),

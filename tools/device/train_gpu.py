@@ -35,7 +35,9 @@ import tarfile
 import time
 from typing import Any
 
+import flax.serialization
 import jax
+import numpy as np
 from absl import app, flags
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -225,12 +227,22 @@ def plan(seconds: float, rates: dict[str, float]) -> tuple[int, float]:
 
 
 def main_process(
-    log: Log, name: str, config: str, settings: dict[str, Any], memory: float, *extra: str
+    log: Log,
+    name: str,
+    config: str,
+    settings: dict[str, Any],
+    memory: float,
+    compile_only: bool = False,
 ) -> subprocess.Popen:
-    """Starts `restorect_jax.main` for run `name` with `settings` as config overrides."""
+    """Starts `restorect_jax.main` for run `name` with `settings` as config overrides.
+
+    `compile_only` only compiles its programs (`--compile_only`), logged as `<name>_compile`.
+    """
     args = ["-m", "restorect_jax.main", f"--config={config}", f"--workdir={run_dir(name)}"]
     args += [f"--config.{key}={flag_value(value)}" for key, value in settings.items()]
-    return start(log, name if not extra else f"{name}_compile", [*args, *extra], memory)
+    if compile_only:
+        return start(log, f"{name}_compile", [*args, "--compile_only"], memory)
+    return start(log, name, args, memory)
 
 
 def finish(log: Log, results: dict[str, Any], name: str, status: dict[str, Any]) -> None:
@@ -266,9 +278,7 @@ def write_teacher_shapes(log: Log, steps: int) -> str:
     folder = run_dir("teacher_shapes")
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(config.to_json_best_effort(indent=2))
-    checkpointer = checkpoint_lib.Checkpointer(folder / "checkpoints", keep=1, async_save=False)
-    checkpointer.save(0, {"params": params, "ema_params": params}, {})
-    checkpointer.close()
+    checkpoint_lib.save_params(folder / "checkpoints", 0, params, {})
     log.write(f"wrote {folder} for the students' compiles")
     return folder.name
 
@@ -285,7 +295,7 @@ def train_teacher(log: Log, results: dict[str, Any]) -> dict[str, subprocess.Pop
     shapes = write_teacher_shapes(log, steps)
     compiles = {
         name: main_process(
-            log, name, STUDENT_CONFIG, run_settings(name, steps, shapes), 0.2, "--compile_only"
+            log, name, STUDENT_CONFIG, run_settings(name, steps, shapes), 0.2, compile_only=True
         )
         for name in STUDENTS
     }
@@ -330,9 +340,6 @@ def evaluate(log: Log, name: str) -> subprocess.Popen:
 
 def pack(log: Log, name: str) -> dict[str, Any]:
     """`<out>/<name>.tar`: config.json, metrics.jsonl and the EMA params (msgpack)."""
-    import flax.serialization  # pylint: disable=g-import-not-at-top
-    import numpy as np  # pylint: disable=g-import-not-at-top
-
     workdir = run_dir(name)
     step, state = checkpoint_lib.load_state(workdir / "checkpoints")
     params = jax.tree.map(np.asarray, {"step": step, "ema_params": state["ema_params"]})

@@ -47,11 +47,9 @@ def unpack(tar_path: pathlib.Path, workdir: pathlib.Path) -> int:
     except (OSError, tarfile.TarError) as error:
         raise app.UsageError(f"--tar {tar_path}: {error}") from error
     step, params = int(packed["step"]), packed["ema_params"]
-    checkpointer = checkpoint_lib.Checkpointer(workdir / "checkpoints", keep=1, async_save=False)
-    checkpointer.save(
-        step, {"params": params, "ema_params": params}, {"unpacked_from": str(tar_path)}
+    checkpoint_lib.save_params(
+        workdir / "checkpoints", step, params, {"unpacked_from": str(tar_path)}
     )
-    checkpointer.close()
     return step
 
 
