@@ -11,7 +11,7 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0  # seeds parameter init, data order, crops and noise
-    config.method = "teacher"  # restorect_jax.methods registry name
+    config.method = "restorect_teacher"  # restorect_jax.methods registry name
     # Where XLA keeps compiled programs between runs ("" = off).
     config.compilation_cache_dir = "~/.cache/restorect_jax/jax_cache"
 
@@ -123,6 +123,11 @@ def get_config() -> ml_collections.ConfigDict:
     # teacher's params per device fall to 17% of replicated on 8 devices; 2**14 only to 30%).
     mesh.shard_min_size = 2**12
 
+    # Frozen models the method reads by name: {name: a finished run's workdir}.
+    config.frozen = ml_collections.ConfigDict()
+
     config.eval = ml_collections.ConfigDict()
     config.eval.sample_images = 4  # validation images shown in the PNG sample grid
+    # Validation metrics during training (restorect_jax.metrics registry names).
+    config.eval.metrics = ("psnr", "ssim")
     return config

@@ -15,9 +15,8 @@ def student_config(
     config.method = "restorect"
     config.distill = distill  # "restorect" | "feature_mse" (no flow, feature MSE) | "none" (alone)
 
-    config.teacher = ml_collections.ConfigDict()
-    config.teacher.workdir = teacher_workdir  # a finished teacher run (config.json + checkpoints)
-    config.teacher.step = 0  # teacher checkpoint step; 0 = newest
+    # A finished restorect_teacher run (config.json + checkpoints); its newest EMA params.
+    config.frozen.teacher = teacher_workdir
 
     # About a fifth of the teacher_denoise teacher's params and FLOPs (tools/bench_distill.py).
     config.model = model = ml_collections.ConfigDict()

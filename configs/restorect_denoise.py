@@ -1,7 +1,7 @@
 """RestoRect student for colour denoising (CBSD432 -> CBSD68, AWGN sigma 25).
 
 Needs the teacher of configs/teacher_denoise.py in runs/teacher_denoise (or
---config.teacher.workdir=DIR). Baselines: --config.distill=feature_mse or --config.distill=none.
+--config.frozen.teacher=DIR). Baselines: --config.distill=feature_mse or --config.distill=none.
 Paper scale on a GPU/TPU: a paper-scale teacher (see teacher_denoise.py) and e.g.
   --config.model.width=32 --config.model.num_blocks='(2,2,2,2)' --config.model.num_heads='(1,2,4,8)'
   --config.model.condition_features=32 --config.model.condition_res_blocks=3

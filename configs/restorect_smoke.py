@@ -1,6 +1,6 @@
 """Tiny RestoRect student for tests: both phases in 6 steps on the embedded photos.
 
-The teacher is the smoke teacher (configs/smoke.py); tests set --config.teacher.workdir to one
+The teacher is the smoke teacher (configs/smoke.py); tests set --config.frozen.teacher to one
 they made.
 """
 

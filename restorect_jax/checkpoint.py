@@ -30,23 +30,23 @@ class Checkpointer:
         )
         self.directory = pathlib.Path(directory).absolute()
         self._manager = ocp.CheckpointManager(
-            self.directory, options=options, item_names=("state", "data")
+            self.directory, options=options, item_names=("state", "data", "copies")
         )
 
     def latest_step(self) -> int | None:
         """The newest fully written checkpoint's step, or None."""
         return self._manager.latest_step()
 
-    def save(self, step: int, state: Any, data_state: dict) -> None:
-        """Starts writing a checkpoint (in the background when async); returns once arrays are copied."""
+    def save(self, step: int, state: Any, data_state: dict, copies: Any = None) -> None:
+        """Starts writing a checkpoint (in the background when async); returns once arrays are copied.
+
+        `copies`: a method's frozen copies of its params (`train.FrozenCopies`), if it has any.
+        """
         data = {PROCESS_STATES: _gather_process_states(data_state)}
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data)
-            ),
-            force=True,
-        )
+        items = {"state": ocp.args.StandardSave(state), "data": ocp.args.JsonSave(data)}
+        if copies:
+            items["copies"] = ocp.args.StandardSave(copies)
+        self._manager.save(step, args=ocp.args.Composite(**items), force=True)
         logging.info("Checkpoint for step %d started in %s", step, self.directory)
 
     def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
@@ -61,6 +61,13 @@ class Checkpointer:
             ),
         )
         return restored["state"], _own_process_state(restored["data"], step)
+
+    def restore_copies(self, step: int, abstract_copies: Any) -> Any:
+        """The frozen copies saved with the checkpoint at `step`, shaped like `abstract_copies`."""
+        restored = self._manager.restore(
+            step, args=ocp.args.Composite(copies=ocp.args.StandardRestore(abstract_copies))
+        )
+        return restored["copies"]
 
     def wait(self) -> None:
         """Blocks until background writes have finished."""
@@ -105,17 +112,24 @@ def save_params(directory: str | pathlib.Path, step: int, params: Any, data_stat
     checkpointer.close()
 
 
-def load_state(directory: str | pathlib.Path, step: int | None = None) -> tuple[int, dict]:
+def load_state(
+    directory: str | pathlib.Path, step: int | None = None, item: str = "state"
+) -> tuple[int, dict]:
     """Reads a saved train state as nested dicts of numpy arrays (for evaluation or a teacher).
 
     Works whatever mesh wrote the checkpoint: every array is restored onto one local device.
     Returns `(step, state)` where state has the keys of `train.TrainState` (`params`,
-    `ema_params`, ...). `step=None` takes the newest checkpoint.
+    `ema_params`, ...). `step=None` takes the newest checkpoint. `item="copies"` reads a
+    method's frozen copies instead.
     """
     directory = pathlib.Path(directory).absolute()
     if not directory.exists():
         raise FileNotFoundError(f"No checkpoint directory at {directory}")
-    handlers = {"state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()}
+    handlers = {
+        "state": ocp.StandardCheckpointHandler(),
+        "data": ocp.JsonCheckpointHandler(),
+        "copies": ocp.StandardCheckpointHandler(),
+    }
     with ocp.CheckpointManager(
         directory,
         options=ocp.CheckpointManagerOptions(read_only=True),
@@ -127,12 +141,12 @@ def load_state(directory: str | pathlib.Path, step: int | None = None) -> tuple[
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(
             lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
-            manager.item_metadata(step)["state"],
+            manager.item_metadata(step)[item],
         )
         restored = manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+            step, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(abstract)})
         )
-    return step, jax.device_get(restored["state"])
+    return step, jax.device_get(restored[item])
 
 
 def abstract_with_shardings(abstract_tree: Any, shardings: Any) -> Any:

@@ -1,6 +1,6 @@
-"""Command line: saves a trained student as serialised StableHLO (`jax.export`).
+"""Command line: saves a trained restorer as serialised StableHLO (`jax.export`).
 
-    python -m restorect_jax.export --task denoise --output model.stablehlo [--steps 4]
+    python -m restorect_jax.export --task denoise --output model.stablehlo [--sampler euler:4]
     python -m restorect_jax.export --workdir runs/restorect_denoise --output model.stablehlo
 
 The exported function maps (B, H, W, 3) float32 in [0, 1] to the restored batch, with the weights
@@ -19,25 +19,26 @@ import jax.numpy as jnp
 from absl import app, flags
 from jax import export
 
-from restorect_jax import inference
+from restorect_jax import flow, inference
 from restorect_jax.exported import metadata_path
 
-_TASK = flags.DEFINE_enum("task", None, inference.TASKS, "bundled student to export")
-_WORKDIR = flags.DEFINE_string("workdir", None, "a training run to export instead")
+_TASK = flags.DEFINE_enum("task", None, inference.TASKS, "shipped model to export")
+_WORKDIR = flags.DEFINE_string("workdir", None, "a training run (or bundle folder) to export")
+_BUNDLE = flags.DEFINE_string("bundle", None, "a weight bundle folder to export")
 _OUTPUT = flags.DEFINE_string("output", None, "file to write (and <file>.json beside it)")
-_STEPS = flags.DEFINE_integer("steps", None, "ODE steps of flow models (default: the model's)")
+_SAMPLER = flags.DEFINE_string(
+    "sampler", None, "flow models: solver[:steps or grid], e.g. euler:4 (default: the model's)"
+)
+_STEPS = flags.DEFINE_integer("steps", None, "flow models: ODE steps with the model's solver")
 
 
-def export_model(model: inference.LoadedModel, steps: int | None) -> export.Exported:
-    """`model.predict` at `steps` ODE steps, exported for symbolic (batch, stride*h, stride*w)."""
-    if model.method.privileged:
-        raise ValueError(f"{model.name} is a privileged teacher (it needs GT); export a student")
+def export_model(model: inference.LoadedModel, sampler: flow.SamplerSpec | None) -> export.Exported:
+    """`model.predict` with `sampler`, exported for symbolic (batch, stride*h, stride*w)."""
+    if model.needs_ground_truth:
+        raise ValueError(f"{model.name} reads the ground truth; export a model that does not")
 
     def restore(lq: jax.Array) -> jax.Array:
-        batch = {"lq": lq, "gt": lq}
-        if model.method.uses_flow:
-            return model.method.predict(model.params, {}, batch, steps)
-        return model.method.predict(model.params, {}, batch)
+        return model.method.predict(model.params, {}, {"lq": lq, "gt": lq}, sampler)
 
     stride = model.stride
     batch, height, width = export.symbolic_shape(f"b, {stride}*h, {stride}*w")
@@ -48,15 +49,14 @@ def export_model(model: inference.LoadedModel, steps: int | None) -> export.Expo
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    if (_TASK.value is None) == (_WORKDIR.value is None) or not _OUTPUT.value:
-        print("error: give --output and exactly one of --task and --workdir", file=sys.stderr)
-        raise SystemExit(2)
     try:
-        if _WORKDIR.value:
-            model = inference.load_run(pathlib.Path(_WORKDIR.value))
-        else:
-            model = inference.load_bundle(inference.WEIGHTS_DIR / _TASK.value)
-        exported = export_model(model, _STEPS.value)
+        if not _OUTPUT.value:
+            raise ValueError("--output is required")
+        model = inference.load_model(workdir=_WORKDIR.value, task=_TASK.value, bundle=_BUNDLE.value)
+        sampler = flow.sampler_from_flags(
+            model.method.default_sampler(), _SAMPLER.value, _STEPS.value
+        )
+        exported = export_model(model, sampler)
     except (inference.ModelLoadError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -67,7 +67,9 @@ def main(argv: list[str]) -> None:
         "model": model.name,
         "task": model.task,
         "stride": model.stride,
-        "steps": _STEPS.value,
+        "sampler": (sampler or model.method.default_sampler()).describe()
+        if model.takes_sampler
+        else None,
         "input": "(B, H, W, 3) float32 in [0, 1]; H, W multiples of stride",
     }
     metadata_path(output).write_text(json.dumps(metadata, indent=2))

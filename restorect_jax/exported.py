@@ -6,6 +6,7 @@
 
 This module imports nothing from the model code: the serialised StableHLO holds the network and
 its weights, and the JSON beside it (`<file>.json`) holds the stride the sides must divide by.
+Padding is `image_ops.pad_to_multiple`, the same as `restore` and `evaluate`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Callable
 import numpy as np
 from jax import export
 
+from restorect_jax.image_ops import pad_to_multiple
+
 
 def metadata_path(path: str | pathlib.Path) -> pathlib.Path:
     """The JSON written beside an exported model: `<file>.json`."""
@@ -27,7 +30,7 @@ def metadata_path(path: str | pathlib.Path) -> pathlib.Path:
 def load_exported(path: str | pathlib.Path) -> Callable[[np.ndarray], np.ndarray]:
     """A function restoring (B, H, W, 3) float32 batches with the exported model at `path`.
 
-    Sides are reflect-padded to the model's stride, and the output is cropped back.
+    Sides are padded to the model's stride (`image_ops.pad_to_multiple`), the output cropped back.
     """
     path = pathlib.Path(path)
     if not path.is_file() or not metadata_path(path).is_file():
@@ -40,8 +43,7 @@ def load_exported(path: str | pathlib.Path) -> Callable[[np.ndarray], np.ndarray
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected (B, H, W, 3) images, got shape {images.shape}")
         height, width = images.shape[1:3]
-        pad = ((0, 0), (0, -height % stride), (0, -width % stride), (0, 0))
-        padded = np.pad(images, pad, mode="symmetric")
+        padded = pad_to_multiple(images, stride)
         return np.asarray(exported.call(padded))[:, :height, :width]
 
     return restore

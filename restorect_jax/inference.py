@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import methods
+from restorect_jax import flow, methods
 from restorect_jax.config_lib import config_from_json
 
 PyTree = Any
@@ -50,7 +50,7 @@ class LoadedModel:
     Attributes:
       name: for reports, e.g. "teacher_denoise@2000".
       config: the run's config.
-      method: the method, built for inference (no frozen teacher loaded).
+      method: the method, built for inference (no frozen model loaded).
       params: what `method.predict` reads (`method.inference_params` of the EMA params).
     """
 
@@ -60,13 +60,8 @@ class LoadedModel:
     params: PyTree
 
     def __post_init__(self):
-        method = self.method
-
-        def predict(params, lq, gt, num_steps):
-            batch = {"lq": lq, "gt": gt}
-            if method.uses_flow:
-                return method.predict(params, {}, batch, num_steps)
-            return method.predict(params, {}, batch)
+        def predict(params, lq, gt, sampler):
+            return self.method.predict(params, {}, {"lq": lq, "gt": gt}, sampler)
 
         self._predict = jax.jit(predict, static_argnums=(3,))
 
@@ -78,17 +73,39 @@ class LoadedModel:
     def task(self) -> str:
         return task_of(self.config)
 
-    def predict(
-        self, lq: np.ndarray, gt: np.ndarray | None = None, num_steps: int | None = None
-    ) -> np.ndarray:
-        """Restores a (B, H, W, 3) batch (H, W multiples of `stride`); `gt` only if privileged.
+    @property
+    def needs_ground_truth(self) -> bool:
+        """True for a GT-conditioned teacher: it restores only with the clean image beside."""
+        return self.method.needs_ground_truth
 
-        `num_steps` sets the ODE steps of flow models (default: their config); others ignore it.
+    @property
+    def takes_sampler(self) -> bool:
+        """True when `predict`'s sampler matters (a flow model)."""
+        return self.method.takes_sampler
+
+    def flops(self, height: int, width: int) -> float:
+        """XLA's FLOP count (cost analysis) for restoring one height x width image."""
+        image = jax.ShapeDtypeStruct((1, height, width, 3), jnp.float32)
+        cost = self._predict.lower(self.params, image, image, None).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        return float(cost["flops"])
+
+    def predict(
+        self,
+        lq: np.ndarray,
+        gt: np.ndarray | None = None,
+        sampler: flow.SamplerSpec | None = None,
+    ) -> np.ndarray:
+        """Restores a (B, H, W, 3) batch (H, W multiples of `stride`).
+
+        `gt` only for a model that needs the ground truth; `sampler` sets the ODE solver and
+        steps of flow models (default: their config) and is ignored by the others.
         """
-        if self.method.privileged and gt is None:
-            raise ValueError(f"{self.name} is a privileged teacher: it needs the ground truth")
-        steps = num_steps if self.method.uses_flow else None
-        return np.asarray(self._predict(self.params, lq, lq if gt is None else gt, steps))
+        if self.needs_ground_truth and gt is None:
+            raise ValueError(f"{self.name} reads the ground truth: pass gt")
+        if not self.takes_sampler:
+            sampler = None  # one compiled program whatever sampler a caller passes
+        return np.asarray(self._predict(self.params, lq, lq if gt is None else gt, sampler))
 
 
 def check_params_match(method: methods.Method, params: PyTree, source: str) -> None:
@@ -176,20 +193,29 @@ def load_bundle(folder: pathlib.Path) -> LoadedModel:
     return LoadedModel(name, config, method, params)
 
 
-def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
-    """Reflect-pads the bottom and right of (H, W, C) up to multiples of `multiple`.
+def is_bundle(folder: pathlib.Path) -> bool:
+    """True for a weight bundle (params.msgpack beside config.json, no checkpoints)."""
+    return (folder / BUNDLE_PARAMS).is_file() and not (folder / "checkpoints").exists()
 
-    Sides shorter than the padding they need are padded symmetrically (edge repeated) instead.
+
+def load_model(
+    *, workdir: str | None = None, task: str | None = None, bundle: str | None = None
+) -> LoadedModel:
+    """The model of exactly one of: a run (or a bundle) folder, a shipped task, a bundle folder.
+
+    Raises ModelLoadError with a one-line reason.
     """
-    height, width = image.shape[:2]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    mode = "reflect" if pad_h < height and pad_w < width else "symmetric"
-    return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
-
-
-def dihedral(image: np.ndarray, k: int, inverse: bool = False) -> np.ndarray:
-    """The k-th of the 8 flips/rotations of an (H, W, C) image (`inverse` undoes it)."""
-    if inverse:
-        return np.rot90(np.flipud(image) if k >= 4 else image, -(k % 4))
-    rotated = np.rot90(image, k % 4)
-    return np.flipud(rotated) if k >= 4 else rotated
+    if sum(value is not None for value in (workdir, task, bundle)) != 1:
+        raise ModelLoadError("give exactly one of --task (shipped weights), --bundle and --workdir")
+    if task is not None:
+        folder = WEIGHTS_DIR / task
+        if not folder.is_dir():
+            raise ModelLoadError(
+                f"no shipped weights for --task {task} in this install ({folder}); "
+                "train one and pass --workdir"
+            )
+        return load_bundle(folder)
+    folder = pathlib.Path(bundle or workdir).expanduser()
+    if bundle is not None or is_bundle(folder):
+        return load_bundle(folder)
+    return load_run(folder)

@@ -27,6 +27,16 @@ def mse_loss(pred: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(pred - target))
 
 
+def psnr_loss(pred: jax.Array, target: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """Negative PSNR of images in [0, 1], averaged over the batch (B, H, W, C): a scalar.
+
+    `mean_b 10 log10(mean_{h,w,c} (pred_b - target_b)^2 + eps)`; minimising it maximises the
+    mean PSNR, weighting each image's error by its own scale.
+    """
+    per_image = jnp.mean(jnp.square(pred - target), axis=tuple(range(1, pred.ndim)))
+    return jnp.mean(10.0 * jnp.log10(per_image + eps))
+
+
 # ----------------------------------------------------------------------------- colour (HVI)
 
 

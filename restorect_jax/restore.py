@@ -1,7 +1,8 @@
-"""Command line: restores photos with a trained student.
+"""Command line: restores photos with a trained restorer.
 
     python -m restorect_jax.restore --task denoise photo.jpg scans/ --output restored/
     python -m restorect_jax.restore --workdir runs/restorect_denoise noisy.png --output out/
+    python -m restorect_jax.restore --task denoise --sampler heun:2 photo.jpg --output out/
 
 Inputs are files or folders (their images, not subfolders): PNG, JPEG, TIFF, BMP, WebP; 8 or 16
 bits; grey or RGB; alpha passed through; EXIF orientation applied. Each output keeps its input's
@@ -21,13 +22,17 @@ import numpy as np
 import tqdm
 from absl import app, flags
 
-from restorect_jax import image_io, inference
+from restorect_jax import flow, image_io, inference
 from restorect_jax.tiling import restore_pixels
 
-_TASK = flags.DEFINE_enum("task", None, inference.TASKS, "bundled student to use")
-_WORKDIR = flags.DEFINE_string("workdir", None, "a training run to use instead of bundled weights")
+_TASK = flags.DEFINE_enum("task", None, inference.TASKS, "shipped model to use")
+_WORKDIR = flags.DEFINE_string("workdir", None, "a training run (or bundle folder) to use")
+_BUNDLE = flags.DEFINE_string("bundle", None, "a weight bundle folder to use")
 _OUTPUT = flags.DEFINE_string("output", None, "output folder")
-_STEPS = flags.DEFINE_integer("steps", None, "ODE steps of flow models (default: the model's)")
+_SAMPLER = flags.DEFINE_string(
+    "sampler", None, "flow models: solver[:steps or grid], e.g. euler:4 (default: the model's)"
+)
+_STEPS = flags.DEFINE_integer("steps", None, "flow models: ODE steps with the model's solver")
 _TILE = flags.DEFINE_integer("tile", 512, "tile side in pixels; larger images are tiled")
 _OVERLAP = flags.DEFINE_integer("overlap", 32, "overlap between neighbouring tiles, in pixels")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "allow an output to replace its input file")
@@ -71,7 +76,7 @@ def restore_files(
     output_dir: pathlib.Path,
     model: inference.LoadedModel,
     *,
-    steps: int | None,
+    sampler: flow.SamplerSpec | None,
     tile: int,
     overlap: int,
     overwrite: bool,
@@ -81,11 +86,11 @@ def restore_files(
         raise RestoreError(
             f"--tile {tile} must be a multiple of {model.stride} and more than twice --overlap"
         )
-    if model.method.privileged:
-        raise RestoreError(f"{model.name} is a privileged teacher (it needs GT); use a student")
+    if model.needs_ground_truth:
+        raise RestoreError(f"{model.name} reads the ground truth; use a model that does not")
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        return model.predict(np.clip(batch, 0.0, 1.0), num_steps=steps)
+        return model.predict(np.clip(batch, 0.0, 1.0), sampler=sampler)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     for source in tqdm.tqdm(files, desc="restore", unit="img"):
@@ -103,19 +108,9 @@ def restore_files(
         yield Outcome(source)
 
 
-def load_model(task: str | None, workdir: str | None) -> inference.LoadedModel:
-    if (task is None) == (workdir is None):
-        raise RestoreError("give exactly one of --task (bundled weights) and --workdir")
+def load_model(task: str | None, workdir: str | None, bundle: str | None) -> inference.LoadedModel:
     try:
-        if workdir is not None:
-            return inference.load_run(pathlib.Path(workdir))
-        bundle = inference.WEIGHTS_DIR / task
-        if not bundle.is_dir():
-            raise RestoreError(
-                f"no bundled weights for --task {task} in this install ({bundle}); "
-                "train one and pass --workdir"
-            )
-        return inference.load_bundle(bundle)
+        return inference.load_model(workdir=workdir, task=task, bundle=bundle)
     except inference.ModelLoadError as err:
         raise RestoreError(str(err)) from err
 
@@ -127,13 +122,19 @@ def main(argv: list[str]) -> None:
             raise RestoreError("name at least one input file or folder")
         if not _OUTPUT.value:
             raise RestoreError("--output is required")
-        model = load_model(_TASK.value, _WORKDIR.value)
+        model = load_model(_TASK.value, _WORKDIR.value, _BUNDLE.value)
+        try:
+            sampler = flow.sampler_from_flags(
+                model.method.default_sampler(), _SAMPLER.value, _STEPS.value
+            )
+        except ValueError as err:
+            raise RestoreError(str(err)) from None
         files, errors = collect_inputs(inputs)
         outcomes = restore_files(
             files,
             pathlib.Path(_OUTPUT.value),
             model,
-            steps=_STEPS.value,
+            sampler=sampler,
             tile=_TILE.value,
             overlap=_OVERLAP.value,
             overwrite=_OVERWRITE.value,

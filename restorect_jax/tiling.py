@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from restorect_jax import inference
+from restorect_jax.image_ops import pad_to_multiple
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (1, h, w, 3) -> (1, h, w, 3)
 
@@ -65,11 +65,11 @@ def restore_pixels(
 ) -> np.ndarray:
     """Restores (H, W, C) float pixels (grey as three equal channels), any size.
 
-    The image is reflect-padded to a multiple of `stride` (and of the tile grid), restored
+    The image is padded (`image_ops.pad_to_multiple`) to a multiple of `stride` (and of the tile grid), restored
     whole or in tiles, and cropped back; grey images come back as the channel mean.
     """
     height, width, channels = pixels.shape
     rgb = np.repeat(pixels, 3, axis=-1) if channels == 1 else pixels
-    padded = inference.pad_to_multiple(rgb, stride)
+    padded = pad_to_multiple(rgb, stride)
     out = restore_tiled(padded, predict, tile, overlap)[:height, :width]
     return out.mean(axis=-1, keepdims=True) if channels == 1 else out

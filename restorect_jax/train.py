@@ -30,8 +30,8 @@ from jax.experimental import multihost_utils
 from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import config_lib, methods, writers
 from restorect_jax import data as data_lib
-from restorect_jax import metrics as metrics_lib
 from restorect_jax import sharding as sharding_lib
+from restorect_jax.metrics import registry
 
 
 @flax.struct.dataclass
@@ -343,25 +343,68 @@ def evaluate(
     params: Any,
     frozen: Any,
     images: list[dict],
+    metric_names: tuple[str, ...] = ("psnr", "ssim"),
 ) -> tuple[dict[str, float], list[np.ndarray]]:
-    """Mean PSNR/SSIM of the restored validation images and of their degraded inputs.
+    """Mean scores of the restored validation images, and of their degraded inputs (`<name>_input`).
 
-    Images are restored one at a time at their own size (the model pads to its stride), so
-    validation sets with mixed sizes work; each distinct size compiles once.
+    Scored by `metrics.registry.score` (RGB, no border crop, outputs rounded to 8 bits), as
+    `evaluate` scores the benchmarks. Images are restored one at a time at their own size (the
+    model pads to its stride), so mixed sizes work; each distinct size compiles once.
     """
-    scores = {"psnr": [], "ssim": [], "psnr_input": [], "ssim_input": []}
+    protocol = registry.Protocol()
+    scores: dict[str, list[float]] = {}
     restored_images = []
     for image in images:
-        lq = jnp.asarray(image["lq"])[None]
-        gt = jnp.asarray(image["gt"])[None]
-        restored = metrics_lib.quantize(predict_fn(params, frozen, {"lq": lq, "gt": gt}))
-        lq_8bit = metrics_lib.quantize(lq)
-        scores["psnr"].append(float(metrics_lib.psnr(restored, gt)[0]))
-        scores["ssim"].append(float(metrics_lib.ssim(restored, gt)[0]))
-        scores["psnr_input"].append(float(metrics_lib.psnr(lq_8bit, gt)[0]))
-        scores["ssim_input"].append(float(metrics_lib.ssim(lq_8bit, gt)[0]))
-        restored_images.append(np.asarray(restored[0]))
+        lq, gt = np.asarray(image["lq"]), np.asarray(image["gt"])
+        batch = {"lq": jnp.asarray(lq)[None], "gt": jnp.asarray(gt)[None]}
+        restored = np.asarray(predict_fn(params, frozen, batch))[0]
+        for suffix, output in (("", restored), ("_input", lq)):
+            for name, value in registry.score(output, gt, metric_names, protocol).items():
+                scores.setdefault(name + suffix, []).append(value)
+        restored_images.append(np.round(np.clip(restored, 0.0, 1.0) * 255.0) / 255.0)
     return {key: float(np.mean(values)) for key, values in scores.items()}, restored_images
+
+
+def with_copies(method: methods.Method, frozen: Any, params: Any) -> Any:
+    """The frozen inputs a train step reads: `frozen` plus the method's copies of `params`.
+
+    For compiling ahead of training (the values do not matter, the structure does); works on
+    abstract params too.
+    """
+    copies = {name: method.inference_params(params) for name in method.frozen_copies()}
+    return {**frozen, **copies}
+
+
+class FrozenCopies:
+    """The method's frozen copies of its own params (`Method.frozen_copies`), kept by the loop.
+
+    Before the step of every multiple of a copy's interval (step 0 included), the copy becomes
+    `method.inference_params(state.params)`; checkpoints hold the copies, so a resumed run
+    feeds the same values as an uninterrupted one.
+    """
+
+    def __init__(self, method: methods.Method, state: TrainState, sharding: Any):
+        """`sharding`: where the copies live (replicated, as the step's frozen inputs)."""
+        self.method = method
+        self.every = method.frozen_copies()
+        self.values: dict[str, Any] = {}
+        self._sharding = sharding
+        self._template = jax.tree.map(
+            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding),
+            method.inference_params(state.params),
+        )
+
+    def abstract(self) -> dict[str, Any]:
+        """Shapes, dtypes and shardings of the copies, for restoring a checkpoint."""
+        return {name: self._template for name in self.every}
+
+    def refresh(self, state: TrainState, step: int) -> None:
+        for name, every in self.every.items():
+            if step % every == 0:
+                params = self.method.inference_params(state.params)
+                # New buffers: the train step donates the state's.
+                copied = jax.tree.map(jnp.copy, params)
+                self.values[name] = jax.device_put(copied, self._sharding)
 
 
 class PatchSchedule:
@@ -467,6 +510,7 @@ def compile_programs(config: ml_collections.ConfigDict) -> dict[str, float]:
     state = jax.block_until_ready(steps.init(jax.random.PRNGKey(config.seed), example_batch()))
     seconds["init"] = time.perf_counter() - start
     frozen = jax.device_put(steps.method.frozen_params(), sharding_lib.replicated(mesh))
+    frozen = with_copies(steps.method, frozen, state.params)
     schedule = PatchSchedule(config, sharding_lib.batch_split(mesh, config.mesh.shard_params))
     phases = training_phases(steps.method, config.train.num_steps)
     for _, patch, batch_size in schedule.stages:
@@ -548,11 +592,15 @@ def train_and_evaluate(
     else:
         state = steps.init(jax.random.PRNGKey(config.seed), example)
     frozen = jax.device_put(method.frozen_params(), replicated)
+    copies = FrozenCopies(method, state, replicated)
+    if latest is not None and copies.every:
+        copies.values = checkpointer.restore_copies(latest, copies.abstract())
 
     step_fn = steps.train_step
     predict_fn = jax.jit(method.predict)
     validates = train_config.eval_every > 0
     val_images = data_lib.load_eval_images(config.data, seed=config.seed) if validates else []
+    metric_names = tuple(config.eval.get("metrics", ("psnr", "ssim")))
     writer = writers.MetricWriter(workdir)
     stop_signal = _StopSignal()
 
@@ -583,13 +631,16 @@ def train_and_evaluate(
         _check_finite(pending, checkpointer)
         at_step = int(jax.device_get(state.step))
         if at_step != last_saved[0]:
-            checkpointer.save(at_step, state, data_state)
+            checkpointer.save(at_step, state, data_state, copies.values or None)
             last_saved[0] = at_step
 
     try:
         while step < end_step:
             batch = sharding_lib.global_batch(next(train_iter), batch_sharding)
-            state, step_metrics = step_fn(state, batch, frozen, method.phase_at(step))
+            copies.refresh(state, step)
+            state, step_metrics = step_fn(
+                state, batch, {**frozen, **copies.values}, method.phase_at(step)
+            )
             data_state = train_iter.get_state()
             pending.append((step, step_metrics))
             step += 1
@@ -627,19 +678,20 @@ def train_and_evaluate(
             if validates and (
                 step % train_config.eval_every == 0 or step == train_config.num_steps
             ):
-                last_scores, restored = evaluate(predict_fn, state.ema_params, frozen, val_images)
+                last_scores, restored = evaluate(
+                    predict_fn, state.ema_params, frozen, val_images, metric_names
+                )
                 writer.write_scalars(
                     step, {f"val/{key}": value for key, value in last_scores.items()}
                 )
                 logging.info(
-                    "step %d | validation (EMA params, %d images): PSNR %.2f dB (input %.2f), "
-                    "SSIM %.4f (input %.4f)",
+                    "step %d | validation (EMA params, %d images): %s",
                     step,
                     len(val_images),
-                    last_scores["psnr"],
-                    last_scores["psnr_input"],
-                    last_scores["ssim"],
-                    last_scores["ssim_input"],
+                    ", ".join(
+                        f"{name} {last_scores[name]:.4f} (input {last_scores[name + '_input']:.4f})"
+                        for name in metric_names
+                    ),
                 )
                 rows = [
                     [image["lq"], out, image["gt"]] for image, out in zip(val_images, restored)

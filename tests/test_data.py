@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from restorect_jax import data
-from restorect_jax.data import embedded, pipeline
+from restorect_jax import data, image_ops
+from restorect_jax.data import embedded
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -314,7 +314,7 @@ def test_rain_config_and_its_errors(tmp_path):
 
 def test_dihedral_gives_eight_distinct_transforms():
     image = _random_image(0, (5, 5, 3))
-    outputs = {pipeline.dihedral(image, k).tobytes() for k in range(8)}
+    outputs = {image_ops.dihedral(image, k).tobytes() for k in range(8)}
     assert len(outputs) == 8
 
 

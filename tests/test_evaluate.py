@@ -3,6 +3,7 @@
 import json
 import pathlib
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from absl import flags
@@ -12,6 +13,7 @@ from PIL import Image
 from configs import smoke
 from restorect_jax import data, evaluate, inference
 from restorect_jax.data import benchmarks
+from restorect_jax.image_ops import dihedral, pad_to_multiple
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -106,10 +108,13 @@ def test_missing_dataset_and_bad_sigma_name_the_problem(data_root, tmp_path):
 @pytest.mark.parametrize("k", range(8))
 def test_dihedral_inverse_and_padding(k):
     image = np.arange(5 * 7 * 2, dtype=np.float32).reshape(5, 7, 2)
+    np.testing.assert_array_equal(dihedral(dihedral(image, k), k, inverse=True), image)
+    # numpy and jax arrays, with or without a batch axis, transform alike
     np.testing.assert_array_equal(
-        inference.dihedral(inference.dihedral(image, k), k, inverse=True), image
+        np.asarray(dihedral(jnp.asarray(image)[None], k))[0], dihedral(image, k)
     )
-    padded = inference.pad_to_multiple(image, 4)
+    padded = pad_to_multiple(image, 4)
+    np.testing.assert_array_equal(np.asarray(pad_to_multiple(jnp.asarray(image), 4)), padded)
     assert padded.shape == (8, 8, 2)
     np.testing.assert_array_equal(padded[:5, :7], image)
     np.testing.assert_array_equal(padded[5, :7], image[3])  # Reflected about the last row.
@@ -168,7 +173,7 @@ def test_grid_images_zero_writes_no_grid(data_root, tmp_path):
 
 def test_requests_that_cannot_be_met_are_refused(data_root, tmp_path):
     common = [f"--data_root={data_root}", f"--tfds_dir={tmp_path}", f"--output={tmp_path}"]
-    with pytest.raises(evaluate.EvaluationError, match="DICM has no ground truth.*psnr"):
+    with pytest.raises(evaluate.EvaluationError, match="dataset DICM: psnr needs ground truth"):
         _run(["--baseline=input", "--datasets=DICM", "--metrics=psnr", *common])
     with pytest.raises(evaluate.EvaluationError, match="Kodak24: folder .* is missing"):
         _run(["--baseline=input", "--datasets=Kodak24", *common])
@@ -276,3 +281,54 @@ def test_no_reference_metrics_read_their_models_from_data_root(tmp_path, monkeyp
     means = json.loads((out / "results.json").read_text())["results"][0]["means"]
     assert set(means) == {"niqe", "brisque", "piqe"}
     assert all(np.isfinite(value) for value in means.values())
+
+
+def test_shipped_model_with_a_sampler_and_the_cbm3d_rows_beside_it(data_root, tmp_path):
+    """`--task` scores the shipped model directly (no run folder); `--baseline bm3d` adds the
+    classical reference to the same report, and it beats the noisy input."""
+    common = [f"--data_root={data_root}", f"--tfds_dir={tmp_path}", "--datasets=CBSD68"]
+    out = _run(
+        [
+            "--task=denoise",
+            "--baseline=bm3d",
+            "--sampler=heun:2",
+            "--steps_sweep=1",
+            "--metrics=psnr",
+            f"--output={tmp_path / 'out'}",
+            *common,
+        ]
+    )
+    report = json.loads((out / "results.json").read_text())
+    assert report["sampler"] == "heun:2"
+    by_model = {r["model"]: r["means"]["psnr"] for r in report["results"]}
+    shipped = inference.load_bundle(inference.WEIGHTS_DIR / "denoise").name
+    assert set(by_model) == {shipped, "CBM3D"}
+    assert (out / "baseline_bm3d" / "CBSD68_sigma25.csv").is_file()
+    inputs = _run(["--baseline=input", "--metrics=psnr", f"--output={tmp_path / 'in'}", *common])
+    input_psnr = json.loads((inputs / "results.json").read_text())["results"][0]["means"]["psnr"]
+    assert by_model["CBM3D"] > input_psnr + 3.0
+    # A bundle folder passed as --workdir is read as a bundle, with the same scores.
+    again = _run(
+        [
+            f"--workdir={inference.WEIGHTS_DIR / 'denoise'}",
+            "--sampler=heun:2",
+            "--steps_sweep=1",
+            "--metrics=psnr",
+            f"--output={tmp_path / 'again'}",
+            *common,
+        ]
+    )
+    rerun = json.loads((again / "results.json").read_text())["results"][0]["means"]["psnr"]
+    np.testing.assert_allclose(rerun, by_model[shipped], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "flag, message", [("--sampler=euler:0", "--sampler"), ("--steps=-1", "--steps -1")]
+)
+def test_bad_sampler_flags_are_one_line_errors(data_root, tmp_path, flag, message):
+    result = run_module(
+        "restorect_jax.evaluate",
+        ["--task=denoise", flag, "--datasets=CBSD68", f"--data_root={data_root}"],
+    )
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -98,3 +98,128 @@ def test_time_sampling_and_grids():
         flow.time_grid(3, (0.2, 0.5))
     with pytest.raises(ValueError, match="unknown integrator"):
         flow.integrate(lambda x, t: x, X1, flow.time_grid(2), "midpoint")
+
+
+# --- the sampler library ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, spec",
+    [
+        ("euler", flow.SamplerSpec("euler")),
+        ("heun:2", flow.SamplerSpec("heun", 2)),
+        ("euler:1,0.5,0.25,0.05,0", flow.SamplerSpec("euler", grid=(1.0, 0.5, 0.25, 0.05, 0.0))),
+        ("sde:10:1.8", flow.SamplerSpec("sde", 10, alpha_max=1.8)),
+    ],
+)
+def test_sampler_text_round_trips(text, spec):
+    assert flow.parse_sampler(text) == spec
+    assert flow.parse_sampler(spec.describe()) == spec
+    assert hash(spec) == hash(flow.parse_sampler(text))  # usable as a static jit argument
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("dopri5:4", "solver 'dopri5' is unknown"),
+        ("euler:0", "positive integer"),
+        ("euler:-1", "positive integer"),
+        ("euler:four", "invalid literal"),
+        ("euler:1,0.5,0.7,0", "strictly decreasing"),
+        ("euler:0.5,0", "from 1 to 0"),
+        ("heun:2:1.5", "solver:steps:alpha_max"),
+        ("sde:4:2.5", "alpha_max"),
+    ],
+)
+def test_bad_sampler_text_is_one_line_naming_it(text, message):
+    with pytest.raises(ValueError, match=message) as error:
+        flow.parse_sampler(text)
+    assert str(error.value).startswith(f"sampler {text!r}") and "\n" not in str(error.value)
+
+
+def test_sampler_flags_keep_the_default_solver_for_steps():
+    default = flow.SamplerSpec("heun", 4)
+    assert flow.sampler_from_flags(default, None, None) is None
+    assert flow.sampler_from_flags(default, None, 2) == flow.SamplerSpec("heun", 2)
+    assert flow.sampler_from_flags(default, "euler:3", None) == flow.SamplerSpec("euler", 3)
+    for steps in (0, -1):
+        with pytest.raises(ValueError, match=f"--steps {steps}"):
+            flow.sampler_from_flags(default, None, steps)
+    with pytest.raises(ValueError, match="not both"):
+        flow.sampler_from_flags(default, "euler:3", 2)
+
+
+def _state_velocity(x, t):
+    """A velocity that depends on the state and the per-sample time: v = -x t + sin(3 t)."""
+    t = t.reshape(t.shape + (1,) * (x.ndim - t.ndim))
+    return -x * t + jnp.sin(3.0 * t)
+
+
+@pytest.mark.parametrize("method", ["euler", "heun", "rk4"])
+def test_per_sample_grids_equal_one_integration_per_sample(method):
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 4))
+    grids = jnp.stack([flow.time_grid(3), UNEVEN, flow.time_grid(3, (0.5, 0.05))])
+    batched = flow.integrate(_state_velocity, x, grids, method)
+    for i in range(3):
+        alone = flow.integrate(_state_velocity, x[i : i + 1], grids[i], method)
+        np.testing.assert_allclose(batched[i], alone[0], rtol=1e-6, atol=1e-6)
+
+
+def test_trajectory_starts_at_the_input_and_ends_at_the_result():
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 3))
+    end, states = flow.integrate(_state_velocity, x, UNEVEN, "heun", return_trajectory=True)
+    assert states.shape == (4, 2, 3)
+    np.testing.assert_array_equal(states[0], x)
+    np.testing.assert_array_equal(states[-1], end)
+    np.testing.assert_array_equal(end, flow.integrate(_state_velocity, x, UNEVEN, "heun"))
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_masked_rollout_equals_the_k_step_integration_and_has_a_finite_gradient(k):
+    x = jax.random.normal(jax.random.PRNGKey(2), (2, 3))
+    expected = flow.integrate(_state_velocity, x, flow.time_grid(k), "heun")
+    rolled = jax.jit(lambda x, k: flow.rollout(_state_velocity, x, k, max_steps=6, method="heun"))(
+        x, k
+    )
+    np.testing.assert_allclose(rolled, expected, rtol=1e-6, atol=1e-6)
+    # Per-sample step counts: each row equals its own K-step integration.
+    ks = jnp.array([k, 6])
+    per_sample = flow.rollout(_state_velocity, x, ks, max_steps=6)
+    np.testing.assert_allclose(
+        per_sample[1], flow.integrate(_state_velocity, x, flow.time_grid(6))[1], rtol=1e-6
+    )
+    grad = jax.grad(lambda x: jnp.sum(flow.rollout(_state_velocity, x, k, max_steps=6) ** 2))(x)
+    assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+
+
+@pytest.mark.parametrize("method", ["euler", "heun", "rk4"])
+@pytest.mark.parametrize("grid", [flow.time_grid(1), flow.time_grid(4), UNEVEN])
+def test_cumulative_velocity_with_the_exact_g_lands_on_the_data(method, grid):
+    """IR-Flow: x_t = t y + (1 - t) x, G(x_t, t) = x_t - x; every solver and grid reaches x,
+    and nothing is evaluated where it would divide by t = 0 (a NaN would show)."""
+    data = jnp.array([[0.2, 0.9], [0.5, 0.1]])
+    degraded = jnp.array([[0.8, 0.3], [0.0, 1.0]])
+    cumulative = lambda x_t, t: x_t - data
+    result = flow.integrate(cumulative, degraded, grid, method, parametrization="cumulative")
+    np.testing.assert_allclose(result, data, rtol=1e-5, atol=1e-6)
+    grad = jax.grad(
+        lambda y: jnp.sum(flow.integrate(cumulative, y, grid, method, parametrization="cumulative"))
+    )(degraded)
+    assert np.all(np.isfinite(grad))
+
+
+def test_sde_step_keeps_the_interpolant_marginal():
+    """Point-mass data z = 0: the state at t is N(0, t^2) and the exact velocity is x / t.
+    After one stochastic step to t - dt the mean and std match N(0, (t - dt)^2) within 3 SE."""
+    t, t_next, n = 0.8, 0.5, 200_000
+    x = t * jax.random.normal(jax.random.PRNGKey(3), (n, 1))
+    velocity = lambda x, t: x / t.reshape(-1, 1)
+    out = flow.integrate(
+        velocity, x, jnp.array([t, t_next]), "sde", rng=jax.random.PRNGKey(4), alpha_max=1.9
+    )
+    out = np.asarray(out[:, 0], np.float64)
+    std_error = t_next / np.sqrt(n)
+    assert abs(out.mean()) < 3 * std_error
+    assert abs(out.std() - t_next) < 3 * t_next / np.sqrt(2 * n)
+    with pytest.raises(ValueError, match="needs an rng"):
+        flow.integrate(velocity, x, jnp.array([t, t_next]), "sde")

@@ -341,7 +341,10 @@ def _check_restorer_output(out, batch: int, height: int, width: int, channels: i
         return -(-n // stride)
 
     assert out.restored.shape == (batch, height, width, 3)
-    assert set(out.features) == {"dec3", "dec2", "dec1", "refine"}
+    assert set(out.features) == {"enc1", "enc2", "enc3", "latent", "dec3", "dec2", "dec1", "refine"}
+    assert out.features["enc1"].shape == (batch, height, width, channels)
+    assert out.features["enc3"].shape == (batch, up(height, 4), up(width, 4), 4 * channels)
+    assert out.features["latent"].shape == (batch, up(height, 8), up(width, 8), 8 * channels)
     assert out.features["dec3"].shape == (batch, up(height, 4), up(width, 4), 4 * channels)
     assert out.features["dec2"].shape == (batch, up(height, 2), up(width, 2), 2 * channels)
     assert out.features["dec1"].shape == (batch, height, width, 2 * channels)
@@ -452,3 +455,16 @@ def test_conv3x3_promotes_mixed_dtypes_as_jnp_does():
     assert mixed.dtype == jnp.float32
     rounded = jax.tree.map(lambda leaf: leaf.astype(jnp.float32), bf16)
     np.testing.assert_allclose(mixed, conv.apply(rounded, x), rtol=1e-6, atol=1e-6)
+
+
+def test_rgformer_without_priors_has_no_modulation_and_runs_at_odd_sizes():
+    model = RGFormer(width=4, num_blocks=(1, 1, 1, 1), num_heads=(1, 1, 1, 2), retinex_heads=False)
+    lq = jax.random.uniform(jax.random.key(7), (2, 13, 21, 3))
+    params = jax.jit(model.init)(jax.random.key(8), lq)
+    names = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)]
+    assert not any("_mod" in name or "retinex_head" in name for name in names)
+    out = jax.jit(model.apply)(params, lq)
+    assert out.restored.shape == lq.shape and out.retinex_enc is None
+    assert out.features["latent"].shape == (2, 2, 3, 32)
+    assert np.all(np.isfinite(out.restored))
+    assert RGFormer.stride == 8

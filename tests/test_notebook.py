@@ -35,7 +35,8 @@ def test_evaluation_notebook_executes(tmp_path, monkeypatch):
         for output in cell.outputs
     )
     assert "2 images of CBSD68" in outputs
-    assert "| CBSD68 noisy input | 2 |" in outputs
+    assert "| noisy input | CBSD68 | 2 |" in outputs
+    assert "(euler:4) | CBSD68 | 2 |" in outputs  # the model row names its sampler
     assert any(
         "image/png" in output.get("data", {})
         for cell in notebook.cells

@@ -202,10 +202,26 @@ def test_exported_model_matches_the_in_process_model(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     run_exported = exported.load_exported(tmp_path / "model.stablehlo")
     model = inference.load_bundle(inference.WEIGHTS_DIR / "denoise")
-    for shape in [(2, 32, 48, 3), (1, 37, 29, 3)]:  # The second needs padding to the stride.
+    for shape in [(1, 64, 64, 3), (2, 37, 53, 3)]:  # The second needs padding to the stride.
         images = RNG.random(shape).astype(np.float32)
-        padded = np.pad(
-            images, ((0, 0), (0, -shape[1] % 8), (0, -shape[2] % 8), (0, 0)), "symmetric"
+        # What `restore` computes: the library's padding, the model, the crop.
+        expected = np.stack(
+            [tiling.restore_pixels(image, model.predict, model.stride, 512, 32) for image in images]
         )
-        expected = model.predict(padded)[:, : shape[1], : shape[2]]
         np.testing.assert_allclose(run_exported(images), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--steps=0"], "--steps 0: must be a positive integer"),
+        (["--steps=-1"], "--steps -1: must be a positive integer"),
+        (["--sampler=euler:1,0.5,0.7,0"], "strictly decreasing"),
+    ],
+)
+def test_bad_sampler_flags_are_refused_before_any_image(tmp_path, flags, message):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(_smooth((16, 16, 3))).save(photo)
+    result = _restore_cli(["--task=denoise", *flags, str(photo), f"--output={tmp_path / 'out'}"])
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()

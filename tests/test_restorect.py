@@ -1,5 +1,6 @@
 """RestoRect distillation (stage S2): student, phases, gradients through the sampler, baselines."""
 
+import functools
 import importlib
 import json
 import pathlib
@@ -34,7 +35,7 @@ def teacher_dir(tmp_path_factory):
     """
     workdir = tmp_path_factory.mktemp("teacher")
     config = smoke.get_config()
-    teacher = methods.get_method("teacher")(config)
+    teacher = methods.get_method("restorect_teacher")(config)
     shapes = jax.eval_shape(teacher.init_params, jax.random.PRNGKey(7), _batch(1, 16))
     leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
 
@@ -57,7 +58,7 @@ def teacher_dir(tmp_path_factory):
 
 def _config(teacher_dir, distill="restorect", tmp_path=None):
     config = restorect_smoke.get_config()
-    config.teacher.workdir = str(teacher_dir)
+    config.frozen.teacher = str(teacher_dir)
     config.distill = distill
     if tmp_path is not None:
         config.data.tfds_dir = str(tmp_path / "tfds")
@@ -136,18 +137,19 @@ def test_one_euler_step_equals_the_modules_one_step_forward(teacher_dir):
     method = methods.get_method("restorect")(_config(teacher_dir))
     batch = _batch()
     params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
-    predict = jax.jit(method.predict, static_argnames="num_steps")
+    predict = jax.jit(method.predict, static_argnums=3)
+    euler = functools.partial(flow.SamplerSpec, "euler")
     dim = 2 * method.config.model.prior_dim
     noise = method.fixed_noise(dim)
     one_step_forward = jax.jit(method.student.apply)(
         params["student"], batch["lq"], jnp.broadcast_to(noise, (2, dim))
     ).restored
     np.testing.assert_allclose(
-        predict(params, {}, batch, num_steps=1), one_step_forward, rtol=1e-5, atol=1e-5
+        predict(params, {}, batch, euler(1)), one_step_forward, rtol=1e-5, atol=1e-5
     )
     # Restoring an image alone or in a batch gives the same result (shared start noise).
-    alone = predict(params, {}, {"lq": batch["lq"][1:]}, num_steps=2)
-    together = predict(params, {}, batch, num_steps=2)
+    alone = predict(params, {}, {"lq": batch["lq"][1:]}, euler(2))
+    together = predict(params, {}, batch, euler(2))
     np.testing.assert_allclose(alone[0], together[1], rtol=1e-4, atol=1e-4)  # float32 order
     assert not np.allclose(together, one_step_forward, atol=1e-6)  # the step count matters
 
@@ -186,7 +188,7 @@ def test_loss_terms_per_phase_and_baseline(teacher_dir):
     for (distill, phase), names in expected.items():
         config = _config(teacher_dir, distill)
         if distill == "none":
-            config.teacher.workdir = ""  # needs no teacher at all
+            config.frozen.teacher = ""  # needs no teacher at all
         method = methods.get_method("restorect")(config)
         assert method.phase_at(0) == ("flow" if distill == "restorect" else "student")
         assert method.phase_at(config.train.phase1_steps) == "student"
@@ -274,7 +276,7 @@ def test_restorect_smoke_runs_both_phases_and_its_checkpoint_restores(teacher_di
 
 def test_missing_or_mismatched_teacher_names_the_config_key(teacher_dir, tmp_path):
     config = _config(tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="config.teacher.workdir"):
+    with pytest.raises(FileNotFoundError, match="config.frozen.teacher"):
         methods.get_method("restorect")(config)
     config = _config(teacher_dir)
     config.model.prior_dim = 64
@@ -286,7 +288,7 @@ _CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 _SHIPPED_CONFIGS = sorted(
     path.stem
     for path in _CONFIG_DIR.glob("*.py")
-    if path.stem not in ("__init__", "restorect_common")
+    if path.stem not in ("__init__", "restorect_common", "restorer_common")
 )
 
 
@@ -294,9 +296,11 @@ _SHIPPED_CONFIGS = sorted(
 def test_every_shipped_config_validates(name):
     config = importlib.import_module(f"configs.{name}").get_config()
     if name == "restorect_smoke":
-        assert config.teacher.workdir == ""  # the tests give it a teacher they make
-        config.teacher.workdir = "teacher"
+        assert config.frozen.teacher == ""  # the tests give it a teacher they make
+        config.frozen.teacher = "teacher"
     config_lib.validate(config)
+    if name.startswith("restorer_") and name != "restorer_smoke":
+        config_lib.validate(importlib.import_module(f"configs.{name}").get_config("student"))
     if name.startswith("restorect_"):
         assert config.method == "restorect" and config.distill == "restorect"
 
@@ -307,13 +311,13 @@ def test_every_shipped_config_validates(name):
         ("distill", "kd", "config.distill='kd'"),
         ("train.phase1_steps", 6, "config.train.phase1_steps=6"),
         ("flow.solver", "dopri5", "config.flow.solver='dopri5'"),
-        ("teacher.workdir", "", "config.teacher.workdir=''"),
+        ("frozen.teacher", "", "config.frozen.teacher=''"),
         ("loss.flex_feature_weights", (1.0, 1.0), "config.loss.flex_feature_weights"),
     ],
 )
 def test_distillation_config_errors_name_the_key(key, value, message):
     config = restorect_smoke.get_config()
-    config.teacher.workdir = "runs/some_teacher"
+    config.frozen.teacher = "runs/some_teacher"
     if "." in key:
         section, field = key.split(".")
         config[section][field] = value

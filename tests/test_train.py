@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import smoke
+from configs import restorer_smoke, smoke
 from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import methods, train, writers
 from restorect_jax import sharding as sharding_lib
@@ -308,3 +308,47 @@ def test_compute_dtype_must_be_float32_or_bfloat16(tmp_path):
     config.train.compute_dtype = "float16"
     with pytest.raises(ValueError, match="config.train.compute_dtype='float16'"):
         train.train_and_evaluate(config, tmp_path / "run")
+
+
+class _CopyingRestorer(methods.RestorerMethod):
+    """A restorer that keeps a frozen copy of itself, refreshed every 2 steps, and reads it."""
+
+    def frozen_copies(self) -> dict[str, int]:
+        return {"copy": 2}
+
+    def loss(self, params, frozen, batch, rng, phase="train"):
+        total, terms = super().loss(params, frozen, batch, rng, phase)
+        terms["copy_sum"] = sum(jnp.sum(leaf) for leaf in jax.tree.leaves(frozen["copy"]))
+        return total, terms
+
+
+def test_frozen_copies_equal_the_state_at_each_refresh_and_resume_exactly(tmp_path, monkeypatch):
+    monkeypatch.setitem(methods._METHODS, "copying_restorer", _CopyingRestorer)
+    config = restorer_smoke.get_config()
+    config.method = "copying_restorer"
+    config.data.tfds_dir = str(tmp_path / "tfds")
+    config.train.num_steps, config.train.eval_every = 5, 0
+    config.train.log_every = 1
+    at_4, straight, resumed = tmp_path / "at_4", tmp_path / "straight", tmp_path / "resumed"
+    train.train_and_evaluate(config, at_4, stop_at=4)
+    train.train_and_evaluate(config, straight)
+    train.train_and_evaluate(config, resumed, stop_at=3)  # resumes between two refreshes
+    train.train_and_evaluate(config, resumed)
+
+    # The copy the last step read is the state's params at step 4 (its refresh).
+    _, state_at_4 = checkpoint_lib.load_state(at_4 / "checkpoints")
+    _, copies = checkpoint_lib.load_state(straight / "checkpoints", item="copies")
+    jax.tree.map(np.testing.assert_array_equal, copies["copy"], state_at_4["params"])
+    # The loss read it: the logged sum at step 5 is the sum of those params.
+    logged = {
+        r["step"]: r["train/loss/copy_sum"]
+        for r in writers.read_metrics(straight)
+        if "train/loss/copy_sum" in r
+    }
+    expected = float(sum(np.sum(leaf) for leaf in jax.tree.leaves(state_at_4["params"])))
+    np.testing.assert_allclose(logged[5], expected, rtol=1e-5)
+    # A run stopped at step 3 and resumed ends bit-identical, copies included.
+    for item in ("state", "copies"):
+        _, a = checkpoint_lib.load_state(straight / "checkpoints", item=item)
+        _, b = checkpoint_lib.load_state(resumed / "checkpoints", item=item)
+        jax.tree.map(np.testing.assert_array_equal, a, b)

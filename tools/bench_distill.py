@@ -1,53 +1,60 @@
-"""Distillation benchmark: teacher vs RestoRect student vs the two baselines, one task.
+"""Distillation benchmark: teacher, LQ-only restorer, RestoRect student and its baselines, one task.
 
-Colour denoising at AWGN sigma 25: students train on CBSD432 crops and are scored on the full
-CBSD68 and Kodak24 images (8-bit RGB PSNR/SSIM, fixed noise seeds). The three students
-(`restorect`, `feature_mse`, `none`) have the same architecture and train for the same number of
-steps in the same loop. Reports, in `<out>.json`, a markdown table in `<out>.md` and a plot in
-`<out>_steps.png`:
-  params (inference) and FLOPs (XLA cost analysis, one 256x256 image) of teacher and student;
+Colour denoising at AWGN sigma 25: every model trains on CBSD432 crops and is scored on the full
+CBSD68 and Kodak24 images with the benchmarks' stored noise (the images `evaluate` scores), RGB
+PSNR/SSIM of 8-bit outputs. Rows:
+  teacher: the RestoRect teacher; its priors see GT (METHODS 1.2), so it is an upper reference,
+    not a restorer a user can run;
+  restorer (teacher size, LQ only): the same RGFormer without priors, trained on the same data
+    for the same steps as the teacher (configs/restorer_denoise.py): the fair reference for the
+    student, whose gap to it is reported;
+  students: `restorect`, `feature_mse` and `none` (trained alone), same architecture and steps.
+Reports, in `<out>.json`, a markdown table in `<out>.md` and a plot in `<out>_steps.png`:
+  params (inference) and FLOPs (XLA cost analysis, one 256x256 image) of every model;
   restore throughput in images/s at 256x256: batch / median call time over `--throughput_reps`
     calls after two warm-up calls, every model timed back to back at the end of the run;
-  PSNR/SSIM of the teacher and each student; PSNR of the RestoRect student at 1, 2, 4, 8 steps.
-The teacher is privileged (its priors see GT, METHODS 1.2): its scores are an upper reference.
+  PSNR/SSIM of every model; PSNR of the RestoRect student at 1, 2, 4, 8 Euler steps.
 
-CPU setting (the default; about an hour on 2 cores with a trained teacher):
+CPU setting (the default; a few hours on 2 cores when the teacher must be trained):
   RESTORECT_DATA_DIR=../shared/data python tools/bench_distill.py \
       --teacher_workdir runs/teacher_denoise --steps 1500
-GPU setting: `--scale gpu` (paper-scale teacher and a width-32 student, 192 crops) with more
-`--steps`. A teacher workdir without a checkpoint is trained first (`--teacher_steps`).
-Re-running resumes every training run from its checkpoints.
+GPU setting: `--scale gpu` (paper-scale teacher and restorer, a width-32 student, 192 crops) with
+more `--steps`. The teacher and restorer train first when their workdirs have no checkpoint
+(`--teacher_steps`). Re-running resumes every training run from its checkpoints; scores are
+cached per run, keyed by a hash of its config, its checkpoint step and this package's source.
 """
 
-import ast
-import functools
+import hashlib
 import json
 import logging
 import pathlib
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, flags
 
-from configs import restorect_common, teacher_denoise
-from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import data as data_lib
-from restorect_jax import methods, train
-from restorect_jax.methods import restorect as restorect_method
+from configs import restorect_common, restorer_common, teacher_denoise
+from restorect_jax import flow, inference, scoring, train
+from restorect_jax.config_lib import apply_overrides
+from restorect_jax.data import benchmarks
+from restorect_jax.data.pipeline import resolve_data_root
+from restorect_jax.metrics.registry import Protocol
 
-_WORKDIR = flags.DEFINE_string("workdir", "runs/bench_distill", "where the students train")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/bench_distill", "where the other runs train")
 _TEACHER_WORKDIR = flags.DEFINE_string(
     "teacher_workdir",
     "runs/teacher_denoise",
     "a teacher run; trained first if it has no checkpoint",
 )
-_TEACHER_STEPS = flags.DEFINE_integer("teacher_steps", 2000, "steps if the teacher must be trained")
+_TEACHER_STEPS = flags.DEFINE_integer(
+    "teacher_steps", 2000, "steps of the teacher and of the teacher-size restorer"
+)
 _STEPS = flags.DEFINE_integer("steps", 1500, "training steps of every student")
 _SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "gpu"], "model and crop sizes")
 _DATASETS = flags.DEFINE_list("datasets", ["CBSD68", "Kodak24"], "test sets under denoise/test")
+_SIGMA = flags.DEFINE_integer("sigma", 25, "AWGN level of the stored test noise")
 _FLOW_STEPS = flags.DEFINE_list("flow_steps", ["1", "2", "4", "8"], "ODE steps to score RestoRect")
 _THROUGHPUT_BATCH = flags.DEFINE_integer("throughput_batch", 4, "images per throughput call")
 _THROUGHPUT_REPS = flags.DEFINE_integer("throughput_reps", 10, "timed throughput calls")
@@ -55,23 +62,27 @@ _OUT = flags.DEFINE_string("out", "tools/results/bench_distill_cpu", "output pat
 _RESTORECT_OVERRIDES = flags.DEFINE_list(
     "restorect_overrides",
     [],
-    "section.key=value settings for the restorect student only (e.g. loss.flex=0.1); its workdir "
-    "gets them as a suffix, so a sweep reuses the trained baselines",
+    "key=value settings for the restorect student only (e.g. loss.flex=0.1); its workdir gets "
+    "them as a suffix, so a sweep reuses the trained baselines",
 )
 
 DISTILL_MODES = ("restorect", "feature_mse", "none")
-_GPU_TEACHER = {
+_GPU_RGFORMER = {
     "model.width": 64,
     "model.num_blocks": (3, 3, 3, 3),
     "model.num_heads": (1, 2, 4, 8),
     "model.num_refinement_blocks": 3,
-    "model.prior_features": 64,
-    "model.prior_res_blocks": 5,
-    "model.decomp_features": 32,
     "model.head_features": 64,
     "data.patch_size": 192,
     "train.learning_rate": 2e-4,
 }
+_GPU_TEACHER = {
+    **_GPU_RGFORMER,
+    "model.prior_features": 64,
+    "model.prior_res_blocks": 5,
+    "model.decomp_features": 32,
+}
+_GPU_RESTORER = {k: v for k, v in _GPU_RGFORMER.items() if k != "model.head_features"}
 _GPU_STUDENT = {
     "model.width": 32,
     "model.num_blocks": (2, 2, 2, 2),
@@ -85,27 +96,25 @@ _GPU_STUDENT = {
 
 
 def _override(config: ml_collections.ConfigDict, values: dict) -> ml_collections.ConfigDict:
-    for key, value in values.items():
-        section, name = key.split(".")
-        config[section][name] = value
+    apply_overrides(config, [f"{key}={value!r}" for key, value in values.items()])
     return config
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """`["loss.flex=0.1", ...]` as `{"loss.flex": 0.1}`; values are Python literals."""
-    values = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or key.count(".") != 1:
-            raise ValueError(f"--restorect_overrides: {item!r} is not section.key=value")
-        values[key] = ast.literal_eval(text)
-    return values
 
 
 def teacher_config(steps: int) -> ml_collections.ConfigDict:
     config = teacher_denoise.get_config()
     config.train.num_steps = steps
     return _override(config, _GPU_TEACHER) if _SCALE.value == "gpu" else config
+
+
+def restorer_config() -> ml_collections.ConfigDict:
+    """The teacher-size LQ-only restorer, with the teacher's data and steps."""
+    config = restorer_common.restorer_config(teacher_config(_TEACHER_STEPS.value), "teacher")
+    return _override(config, _GPU_RESTORER) if _SCALE.value == "gpu" else config
+
+
+def student_overrides(distill: str) -> list[str]:
+    """The `--restorect_overrides` for the restorect student, none for the baselines."""
+    return {"restorect": _RESTORECT_OVERRIDES.value}.get(distill, [])
 
 
 def student_config(distill: str, steps: int) -> ml_collections.ConfigDict:
@@ -115,89 +124,87 @@ def student_config(distill: str, steps: int) -> ml_collections.ConfigDict:
     config.train.num_steps = steps
     config.train.phase1_steps = steps // 10
     config.train.warmup_steps = min(config.train.warmup_steps, steps // 2)
-    config.train.eval_every = steps
-    config.data.val_count = 4  # the loop's own end-of-run check; the bench scores all images
+    config.train.eval_every = 0  # the bench scores every run on the full test sets
     if _SCALE.value == "gpu":
         _override(config, _GPU_STUDENT)
-    if distill == "restorect":
-        _override(config, parse_overrides(_RESTORECT_OVERRIDES.value))
+    apply_overrides(config, student_overrides(distill))
     return config
 
 
 def student_workdir(distill: str) -> pathlib.Path:
-    name = "_".join([distill, *_RESTORECT_OVERRIDES.value]) if distill == "restorect" else distill
-    return pathlib.Path(_WORKDIR.value) / name
-
-
-def test_images(config: ml_collections.ConfigDict, dataset: str) -> list[dict]:
-    data_config = config.data.copy_and_resolve_references()
-    data_config.val_dir = f"denoise/test/{dataset}"
-    data_config.val_crop = 0
-    data_config.val_count = 0
-    data_config.val_range = (0, 0)
-    return data_lib.load_eval_images(data_config, seed=config.seed)
+    return pathlib.Path(_WORKDIR.value) / "_".join([distill, *student_overrides(distill)])
 
 
 def param_count(tree) -> int:
     return int(sum(leaf.size for leaf in jax.tree.leaves(tree)))
 
 
-def flops(fn, params, size: int = 256) -> float:
-    """XLA's FLOP count for restoring one `size`^2 image."""
-    one = {key: jnp.zeros((1, size, size, 3), jnp.float32) for key in ("lq", "gt")}
-    cost = jax.jit(fn).lower(params, one).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost["flops"])
-
-
-def throughput(fn, params, size: int = 256) -> float:
+def throughput(model: inference.LoadedModel, size: int = 256) -> float:
     """Images/s restoring batches of `size`^2 images: batch / median call time after warm-up."""
     rng = np.random.default_rng(0)
-    batch = {
-        key: jnp.asarray(rng.uniform(size=(_THROUGHPUT_BATCH.value, size, size, 3)), jnp.float32)
-        for key in ("lq", "gt")
-    }
-    jitted = jax.jit(fn)
+    batch = rng.uniform(size=(_THROUGHPUT_BATCH.value, size, size, 3)).astype(np.float32)
     for _ in range(2):
-        jitted(params, batch).block_until_ready()
+        model.predict(batch, batch)
     seconds = []
     for _ in range(_THROUGHPUT_REPS.value):
         start = time.perf_counter()
-        jitted(params, batch).block_until_ready()
+        model.predict(batch, batch)
         seconds.append(time.perf_counter() - start)
     return _THROUGHPUT_BATCH.value / float(np.median(seconds))
 
 
-def score(predict_fn, params, images_by_set: dict[str, list[dict]]) -> dict[str, dict]:
+def score(restorer: scoring.Restorer, records_by_set: dict, sampler=None) -> dict[str, dict]:
+    """Mean PSNR/SSIM per test set, through the evaluation path `evaluate` uses."""
     results = {}
-    for dataset, images in images_by_set.items():
+    for dataset, records in records_by_set.items():
         start = time.perf_counter()
-        scores, _ = train.evaluate(predict_fn, params, {}, images)
+        rows, _ = scoring.evaluate_dataset(
+            restorer,
+            benchmarks.get_benchmark(dataset),
+            records,
+            ["psnr", "ssim"],
+            Protocol(),
+            sampler,
+            grid_images=0,
+        )
         results[dataset] = {
-            "psnr": scores["psnr"],
-            "ssim": scores["ssim"],
-            "psnr_input": scores["psnr_input"],
-            "ssim_input": scores["ssim_input"],
-            "images": len(images),
+            "psnr": float(np.mean([row["psnr"] for row in rows])),
+            "ssim": float(np.mean([row["ssim"] for row in rows])),
+            "images": len(rows),
         }
         logging.info(
-            "%s: PSNR %.2f SSIM %.4f (%.0f s)",
+            "%s, %s: PSNR %.2f SSIM %.4f (%.0f s)",
+            restorer.name,
             dataset,
-            scores["psnr"],
-            scores["ssim"],
+            results[dataset]["psnr"],
+            results[dataset]["ssim"],
             time.perf_counter() - start,
         )
     return results
 
 
-def psnr_by_flow_steps(method, params, images_by_set: dict[str, list[dict]]) -> dict[str, float]:
-    """PSNR on the first test set when sampling the priors with each of `--flow_steps` steps."""
+def psnr_by_flow_steps(restorer: scoring.Restorer, records_by_set: dict) -> dict[str, float]:
+    """PSNR on the first test set when sampling with each of `--flow_steps` steps."""
     first = _DATASETS.value[0]
     result = {}
     for steps in _FLOW_STEPS.value:
-        predict = jax.jit(functools.partial(method.predict, num_steps=int(steps)))
-        result[steps] = score(predict, params, {first: images_by_set[first]})[first]["psnr"]
+        sampler = flow.SamplerSpec(restorer.default_sampler.solver, int(steps))
+        result[steps] = score(restorer, {first: records_by_set[first]}, sampler)[first]["psnr"]
     return result
+
+
+def source_hash() -> str:
+    """A hash of this package's Python source: cached scores are stale once the code changes."""
+    digest = hashlib.sha256()
+    package = pathlib.Path(inference.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(model: inference.LoadedModel, **extra) -> dict:
+    config_hash = hashlib.sha256(model.config.to_json(sort_keys=True).encode()).hexdigest()[:16]
+    return {"model": model.name, "config": config_hash, "source": source_hash(), **extra}
 
 
 def cached(path: pathlib.Path, key: dict, compute):
@@ -216,156 +223,177 @@ def cached(path: pathlib.Path, key: dict, compute):
     return value
 
 
-def ensure_teacher() -> None:
-    checkpoints = pathlib.Path(_TEACHER_WORKDIR.value) / "checkpoints"
-    if checkpoints.is_dir() and any(path.name.isdigit() for path in checkpoints.iterdir()):
-        return
-    logging.info("No teacher checkpoint in %s: training one", _TEACHER_WORKDIR.value)
-    train.train_and_evaluate(teacher_config(_TEACHER_STEPS.value), _TEACHER_WORKDIR.value)
+def ensure_trained(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> float:
+    """Trains (or resumes) the run in `workdir`; seconds spent in this process."""
+    start = time.perf_counter()
+    train.train_and_evaluate(config, workdir)
+    return time.perf_counter() - start
+
+
+ROW_LABELS = {
+    "teacher": "teacher (sees GT: upper reference)",
+    "restorer": "restorer, teacher size (LQ only)",
+    **{distill: f"student, distill={distill}" for distill in DISTILL_MODES},
+}
+
+
+def markdown(report: dict) -> str:
+    """The table of `<out>.md`: one row per model, sizes relative to the teacher."""
+    models, datasets = report["models"], report["datasets"]
+    teacher = models["teacher"]
+    header = ["model", "params", "GFLOPs @256", "images/s @256"] + [
+        f"{name} PSNR / SSIM" for name in datasets
+    ]
+    rows = [header, ["---"] * len(header)]
+    for name, entry in models.items():
+        rows.append(
+            [
+                ROW_LABELS[name],
+                f"{entry['params'] / 1e6:.3f}M ({entry['params'] / teacher['params']:.1%})",
+                f"{entry['flops'] / 1e9:.2f} ({entry['flops'] / teacher['flops']:.1%})",
+                f"{entry['images_per_s']:.2f} ({entry['images_per_s'] / teacher['images_per_s']:.1f}x)",
+            ]
+            + [
+                f"{entry['scores'][d]['psnr']:.2f} / {entry['scores'][d]['ssim']:.4f}"
+                for d in datasets
+            ]
+        )
+    inputs = report["input_scores"]
+    rows.append(
+        ["noisy input", "", "", ""]
+        + [f"{inputs[d]['psnr']:.2f} / {inputs[d]['ssim']:.4f}" for d in datasets]
+    )
+    lines = ["| " + " | ".join(r) + " |" for r in rows]
+    gaps = report["gap_to_restorer_db"]
+    lines += [
+        "",
+        "Student PSNR minus the teacher-size LQ-only restorer's (dB): "
+        + "; ".join(
+            f"{distill}: " + ", ".join(f"{d} {gap:+.2f}" for d, gap in by_set.items())
+            for distill, by_set in gaps.items()
+        ),
+        "",
+        f"RestoRect student, {datasets[0]} PSNR by ODE steps (Euler): "
+        + ", ".join(f"{n}: {p:.2f}" for n, p in models["restorect"]["psnr_by_flow_steps"].items()),
+        "",
+        f"Setting: {report['setting']}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def write_outputs(report: dict) -> None:
     out = pathlib.Path(_OUT.value)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    teacher, students = report["teacher"], report["students"]
-    datasets = list(teacher["scores"])
-    header = ["model", "params", "GFLOPs @256", "images/s @256"] + [
-        f"{name} PSNR / SSIM" for name in datasets
-    ]
-    rows = [header, ["---"] * len(header)]
+    out.with_suffix(".md").write_text(markdown(report))
 
-    def row(name, entry):
-        return [
-            name,
-            f"{entry['params'] / 1e6:.3f}M ({entry['params'] / teacher['params']:.1%})",
-            f"{entry['flops'] / 1e9:.2f} ({entry['flops'] / teacher['flops']:.1%})",
-            f"{entry['images_per_s']:.2f} ({entry['images_per_s'] / teacher['images_per_s']:.1f}x)",
-        ] + [
-            f"{entry['scores'][d]['psnr']:.2f} / {entry['scores'][d]['ssim']:.4f}" for d in datasets
-        ]
-
-    rows.append(row("teacher (privileged: sees GT)", teacher))
-    for distill, entry in students.items():
-        rows.append(row(f"student, distill={distill}", entry))
-    rows.append(
-        ["noisy input", "", "", ""]
-        + [
-            f"{teacher['scores'][d]['psnr_input']:.2f} / {teacher['scores'][d]['ssim_input']:.4f}"
-            for d in datasets
-        ]
-    )
-    lines = ["| " + " | ".join(r) + " |" for r in rows]
-    steps = students["restorect"]["psnr_by_flow_steps"]
-    lines += [
-        "",
-        f"RestoRect student, {datasets[0]} PSNR by ODE steps (Euler): "
-        + ", ".join(f"{n}: {p:.2f}" for n, p in steps.items()),
-        "",
-        f"Setting: {report['setting']}",
-    ]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-
-    import matplotlib
+    import matplotlib  # only the plot needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    models, first = report["models"], report["datasets"][0]
+    steps = models["restorect"]["psnr_by_flow_steps"]
     figure, axes = plt.subplots(figsize=(5, 3.5))
     counts = [int(n) for n in steps]
     axes.plot(counts, list(steps.values()), "o-", label="RestoRect student")
-    for name, entry, style in (
-        ("teacher", teacher, "k--"),
-        ("feature_mse", students["feature_mse"], "g:"),
-        ("none", students["none"], "r:"),
+    for name, style in (
+        ("teacher", "k--"),
+        ("restorer", "b-."),
+        ("feature_mse", "g:"),
+        ("none", "r:"),
     ):
         axes.axhline(
-            entry["scores"][datasets[0]]["psnr"], linestyle=style[1:], color=style[0], label=name
+            models[name]["scores"][first]["psnr"], linestyle=style[1:], color=style[0], label=name
         )
     axes.set_xscale("log", base=2)
     axes.set_xticks(counts, [str(c) for c in counts])
     axes.set_xlabel("ODE steps")
-    axes.set_ylabel(f"{datasets[0]} PSNR (dB)")
+    axes.set_ylabel(f"{first} PSNR (dB)")
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(str(out) + "_steps.png", dpi=120)
 
 
+def test_records(config: ml_collections.ConfigDict) -> dict[str, list[dict]]:
+    """The stored noisy test images of `--datasets` (as `evaluate --sigma` reads them)."""
+    root = resolve_data_root(config.data)
+    tfds_dir = pathlib.Path(config.data.tfds_dir or "~/.cache/restorect_jax/tfds").expanduser()
+    return {
+        name: benchmarks.load_benchmark(name, root, tfds_dir, sigma=_SIGMA.value)
+        for name in _DATASETS.value
+    }
+
+
+def bench_model(name: str, workdir: pathlib.Path, records_by_set: dict) -> tuple[dict, object]:
+    """Params, FLOPs and cached scores of one trained run (and its LoadedModel for timing)."""
+    model = inference.load_run(workdir)
+    restorer = scoring.restorer_from_model(model)
+    entry = {
+        "workdir": str(workdir),
+        "checkpoint": model.name,
+        "params": int(sum(leaf.size for leaf in jax.tree.leaves(model.params))),
+        "flops": model.flops(256, 256),
+        "scores": cached(
+            workdir / "bench_scores.json",
+            cache_key(model, datasets=_DATASETS.value, sigma=_SIGMA.value),
+            lambda: score(restorer, records_by_set),
+        ),
+    }
+    if model.takes_sampler:
+        entry["psnr_by_flow_steps"] = cached(
+            workdir / "bench_flow_steps.json",
+            cache_key(
+                model, dataset=_DATASETS.value[0], sigma=_SIGMA.value, steps=_FLOW_STEPS.value
+            ),
+            lambda: psnr_by_flow_steps(restorer, records_by_set),
+        )
+    logging.info("%s: %s", name, entry["scores"])
+    return entry, model
+
+
 def main(argv) -> None:
     del argv
     logging.getLogger().setLevel(logging.INFO)
-    ensure_teacher()
-    probe = student_config("restorect", _STEPS.value)
-    images_by_set = {name: test_images(probe, name) for name in _DATASETS.value}
-
-    teacher_model, teacher_params = restorect_method.load_teacher(_TEACHER_WORKDIR.value)
-    teacher_step, _ = checkpoint_lib.load_state(
-        pathlib.Path(_TEACHER_WORKDIR.value) / "checkpoints"
-    )
-
-    def teacher_predict(params, frozen, batch):
-        del frozen
-        return teacher_model.apply(params, batch["lq"], batch["gt"]).restored
-
-    teacher_key = {
-        "teacher": str(pathlib.Path(_TEACHER_WORKDIR.value).absolute()),
-        "step": teacher_step,
-        "datasets": _DATASETS.value,
+    runs = {
+        "teacher": (teacher_config(_TEACHER_STEPS.value), pathlib.Path(_TEACHER_WORKDIR.value)),
+        "restorer": (restorer_config(), pathlib.Path(_WORKDIR.value) / "restorer"),
     }
+    for distill in DISTILL_MODES:
+        runs[distill] = (student_config(distill, _STEPS.value), student_workdir(distill))
+    train_seconds = {
+        name: ensure_trained(config, workdir) for name, (config, workdir) in runs.items()
+    }
+    records_by_set = test_records(runs["restorer"][0])
     report = {
         "setting": (
-            f"scale={_SCALE.value}; students {_STEPS.value} steps (first 10% flow-only for "
-            f"restorect), batch {probe.train.batch_size} x {probe.data.patch_size}^2 crops of "
-            f"CBSD432, AWGN sigma {probe.data.noise_sigma:g}; teacher {_TEACHER_WORKDIR.value}; "
-            f"test sets at full size; {jax.devices()[0].platform} x {jax.device_count()}; "
-            f"restorect overrides: {_RESTORECT_OVERRIDES.value or 'none'}"
+            f"scale={_SCALE.value}; teacher and restorer {_TEACHER_STEPS.value} steps, students "
+            f"{_STEPS.value} steps (first 10% flow-only for restorect), batch "
+            f"{runs['none'][0].train.batch_size} x {runs['none'][0].data.patch_size}^2 crops of "
+            f"CBSD432, AWGN sigma 25; test sets at full size with the stored sigma {_SIGMA.value} "
+            f"noise; {jax.devices()[0].platform} x {jax.device_count()}; restorect overrides: "
+            f"{_RESTORECT_OVERRIDES.value or 'none'}"
         ),
-        "teacher": {
-            "params": param_count(teacher_params),
-            "flops": flops(lambda p, b: teacher_predict(p, {}, b), teacher_params),
-            "scores": cached(
-                pathlib.Path(_WORKDIR.value) / "teacher_scores.json",
-                teacher_key,
-                lambda: score(jax.jit(teacher_predict), teacher_params, images_by_set),
-            ),
-        },
-        "students": {},
+        "datasets": _DATASETS.value,
+        "models": {},
     }
-    restore_fns = {"teacher": (lambda p, b: teacher_predict(p, {}, b), teacher_params)}
-    for distill in DISTILL_MODES:
-        config = student_config(distill, _STEPS.value)
-        workdir = student_workdir(distill)
-        start = time.perf_counter()
-        train.train_and_evaluate(config, workdir)
-        train_seconds = time.perf_counter() - start
-        method = methods.get_method("restorect")(config)
-        step, state = checkpoint_lib.load_state(workdir / "checkpoints")
-        params = state["ema_params"]
-        key = {"step": step, "datasets": _DATASETS.value}
-        entry = {
-            "params": param_count(params["student"]),
-            "train_seconds_this_run": train_seconds,
-            "flops": flops(lambda p, b, m=method: m.predict(p, {}, b), params),
-            "scores": cached(
-                workdir / "bench_scores.json",
-                key,
-                lambda m=method, p=params: score(jax.jit(m.predict), p, images_by_set),
-            ),
+    loaded = {}
+    for name, (_, workdir) in runs.items():
+        report["models"][name], loaded[name] = bench_model(name, workdir, records_by_set)
+        report["models"][name]["train_seconds_this_run"] = train_seconds[name]
+    report["input_scores"] = score(scoring.baseline_restorer("input"), records_by_set)
+    restorer_scores = report["models"]["restorer"]["scores"]
+    report["gap_to_restorer_db"] = {
+        distill: {
+            d: report["models"][distill]["scores"][d]["psnr"] - restorer_scores[d]["psnr"]
+            for d in _DATASETS.value
         }
-        if distill == "restorect":
-            entry["psnr_by_flow_steps"] = cached(
-                workdir / "bench_flow_steps.json",
-                {**key, "flow_steps": _FLOW_STEPS.value},
-                lambda m=method, p=params: psnr_by_flow_steps(m, p, images_by_set),
-            )
-        report["students"][distill] = entry
-        restore_fns[distill] = (lambda p, b, m=method: m.predict(p, {}, b), params)
-
+        for distill in DISTILL_MODES
+    }
     # Throughput last, back to back in this process, so every model is timed alike.
-    for name, (fn, params) in restore_fns.items():
-        entry = report["teacher"] if name == "teacher" else report["students"][name]
-        entry["images_per_s"] = throughput(fn, params)
-        logging.info("%s: %.2f images/s at 256x256", name, entry["images_per_s"])
+    for name, model in loaded.items():
+        report["models"][name]["images_per_s"] = throughput(model)
+        logging.info("%s: %.2f images/s at 256x256", name, report["models"][name]["images_per_s"])
     write_outputs(report)
     print(pathlib.Path(_OUT.value).with_suffix(".md").read_text())
 

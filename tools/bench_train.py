@@ -85,6 +85,7 @@ def bench_config(name: str, num_steps: int) -> dict:
     steps = train.build_step_functions(config, mesh, example)
     state, init_seconds = _timed(lambda: steps.init(jax.random.PRNGKey(config.seed), example))
     frozen = jax.device_put(steps.method.frozen_params(), sharding_lib.replicated(mesh))
+    frozen = train.with_copies(steps.method, frozen, state.params)
 
     batch_sharding = steps.batch_sharding
     shape = (batch_size, patch, patch, 3)

@@ -19,8 +19,8 @@ _TASK = flags.DEFINE_enum("task", None, inference.TASKS, "which bundle to write"
 def main(argv: list[str]) -> None:
     del argv
     model = inference.load_run(pathlib.Path(_WORKDIR.value))
-    if model.method.privileged:
-        raise app.UsageError(f"{model.name} is a privileged teacher; bundle a student")
+    if model.needs_ground_truth:
+        raise app.UsageError(f"{model.name} reads the ground truth; bundle a model that does not")
     folder = inference.WEIGHTS_DIR / _TASK.value
     inference.save_bundle(model, folder)
     size = sum(path.stat().st_size for path in folder.iterdir())

@@ -13,7 +13,7 @@ temporaries + code) and the FLOPs of `compiled.cost_analysis()`, which are those
 partitioned program: they are divided by the devices the batch is split over (the data axis,
 and the model axis too with shard_params); without shard_params the model axis's devices repeat
 the same computation. Each training phase (`method.phase_at`) compiles once. A student config
-needs its teacher run (`config.teacher.workdir`), whose shapes the plan reads.
+needs its teacher run (`config.frozen.teacher`), whose shapes the plan reads.
 
 On CPU the mesh may ask for more devices than this machine has: the tool gives the host platform
 `data * model` devices (XLA_FLAGS=--xla_force_host_platform_device_count) before JAX starts, so a
@@ -146,7 +146,11 @@ def plan(
     replicated = sharding_lib.replicated(mesh)
     frozen = jax.tree.map(
         lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated),
-        jax.eval_shape(steps.method.frozen_params),
+        train.with_copies(
+            steps.method,
+            jax.eval_shape(steps.method.frozen_params),
+            steps.abstract_state.params,
+        ),
     )
     phases = train.training_phases(steps.method, config.train.num_steps)
     return {

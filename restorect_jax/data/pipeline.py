@@ -39,6 +39,7 @@ import numpy as np
 from restorect_jax.data.builders import SPLIT, build_image_folder
 from restorect_jax.data.degradations import DegradationSpec, degrade
 from restorect_jax.data.embedded import build_embedded
+from restorect_jax.image_ops import dihedral
 
 DATA_DIR_ENV = "RESTORECT_DATA_DIR"
 SOURCES = ("embedded", "folder")
@@ -142,12 +143,6 @@ def random_crop_or_pad(
     top = rng.integers(height - size + 1)
     left = rng.integers(width - size + 1)
     return [image[top : top + size, left : left + size] for image in images]
-
-
-def dihedral(image: np.ndarray, k: int) -> np.ndarray:
-    """Element ``k`` (0..7) of the dihedral group: ``k % 4`` quarter turns, flipped if k >= 4."""
-    image = np.rot90(image, k % 4)
-    return image[:, ::-1] if k >= 4 else image
 
 
 def _to_float(image: np.ndarray) -> np.ndarray:

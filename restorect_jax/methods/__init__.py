@@ -1,20 +1,35 @@
 """Training methods, by config name (`config.method`)."""
 
 from restorect_jax.methods.base import Method, model_from_config
+from restorect_jax.methods.frozen import FrozenModel, load_frozen
 from restorect_jax.methods.restorect import RestoRectMethod
-from restorect_jax.methods.teacher import TeacherMethod
+from restorect_jax.methods.restorect_teacher import RestoRectTeacherMethod
+from restorect_jax.methods.restorer import RestorerMethod
 
 _METHODS: dict[str, type[Method]] = {
-    "teacher": TeacherMethod,
+    "restorect_teacher": RestoRectTeacherMethod,
     "restorect": RestoRectMethod,
+    "restorer": RestorerMethod,
 }
+# Names that runs saved before a rename carry in their config.json.
+_OLD_NAMES = {"teacher": "restorect_teacher"}
 
 
 def get_method(name: str) -> type[Method]:
     """The Method class registered as `name` (the value of `config.method`)."""
+    name = _OLD_NAMES.get(name, name)
     if name not in _METHODS:
         raise ValueError(f"config.method={name!r} is unknown; known methods: {sorted(_METHODS)}")
     return _METHODS[name]
 
 
-__all__ = ["Method", "RestoRectMethod", "TeacherMethod", "get_method", "model_from_config"]
+__all__ = [
+    "FrozenModel",
+    "Method",
+    "RestoRectMethod",
+    "RestoRectTeacherMethod",
+    "RestorerMethod",
+    "get_method",
+    "load_frozen",
+    "model_from_config",
+]

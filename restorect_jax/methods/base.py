@@ -1,11 +1,16 @@
-"""The interface between a method (how a model learns) and the training loop.
+"""The interface between a method (how a model learns) and the training loop and tools.
 
-The loop only calls these functions; it never knows which method runs. A method's trainable
-parameters are one pytree; anything it reads but never trains (a frozen teacher) comes back from
-`frozen_params` and enters the jitted step as a separate argument, outside the checkpoint.
-A method may train in phases (`phase_at`), each with its own loss and its own set of trainable
-parameters (`trainable`); the loop compiles one step per phase.
+The loop, `evaluate`, `restore` and `export` only call these functions; they never test which
+method runs. A method's trainable parameters are one pytree; anything it reads but never trains
+(a frozen model loaded by name from `config.frozen`, or a frozen copy of its own params) enters
+the jitted step as a separate argument. A method may train in phases (`phase_at`), each with its
+own loss and its own set of trainable parameters (`trainable`); the loop compiles one step per
+phase. Prediction has one signature for every method: `predict(params, frozen, batch, sampler)`,
+where `sampler` (a `flow.SamplerSpec`, or None for the method's default) matters only to
+methods whose `takes_sampler` is True.
 """
+
+from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
@@ -15,7 +20,8 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from restorect_jax import models
+from restorect_jax import flow, models
+from restorect_jax.config_lib import lookup, require
 
 Batch = dict[str, jax.Array]  # "lq" and "gt": (B, H, W, 3) float32 in [0, 1]
 PyTree = Any
@@ -25,17 +31,28 @@ class Method(abc.ABC):
     """A training method: parameter init, a scalar loss, and a prediction function.
 
     Class attributes:
-      privileged: `predict` reads `batch["gt"]` too (a teacher), so it needs ground truth.
-      uses_flow: `predict` takes `num_steps`, the ODE steps of its sampler.
+      needs_ground_truth: `predict` reads `batch["gt"]` too (a GT-conditioned teacher); such a
+        model is an upper reference, never a restorer for photos.
+      takes_sampler: `predict` integrates a flow, so its `sampler` argument matters.
+    Instances set `self.model`, the network `predict` runs (its `stride` is the method's).
     """
 
-    privileged: bool = False
-    uses_flow: bool = False
+    needs_ground_truth: bool = False
+    takes_sampler: bool = False
+    model: nn.Module
 
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
-        """`inference=True` builds only what `predict` needs (no frozen teacher is loaded)."""
+        """`inference=True` builds only what `predict` needs (no frozen model is loaded)."""
         self.config = config
         self.inference = inference
+
+    @classmethod
+    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+        """Raises ValueError naming the first key of this method's config that cannot work.
+
+        Called by `config_lib.validate` after the checks every run shares.
+        """
+        del config
 
     @abc.abstractmethod
     def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
@@ -43,6 +60,14 @@ class Method(abc.ABC):
 
     def frozen_params(self) -> PyTree:
         """Read-only inputs of the loss (for example a loaded teacher); none by default."""
+        return {}
+
+    def frozen_copies(self) -> dict[str, int]:
+        """Frozen copies of the method's own params: {name: refresh interval in steps}.
+
+        The loop sets `frozen[name] = inference_params(state.params)` at every step that is a
+        multiple of the interval (step 0 included) and checkpoints the copies with the state.
+        """
         return {}
 
     def phase_at(self, step: int) -> str:
@@ -65,8 +90,22 @@ class Method(abc.ABC):
         """The scalar training loss of `phase` and named scalar components for logging."""
 
     @abc.abstractmethod
-    def predict(self, params: PyTree, frozen: PyTree, batch: Batch) -> jax.Array:
-        """The restored images (B, H, W, 3) for `batch["lq"]` (and `batch["gt"]` if privileged)."""
+    def predict(
+        self,
+        params: PyTree,
+        frozen: PyTree,
+        batch: Batch,
+        sampler: flow.SamplerSpec | None = None,
+    ) -> jax.Array:
+        """The restored images (B, H, W, 3) for `batch["lq"]` (and `batch["gt"]` if needed).
+
+        `sampler` chooses the ODE solver and time grid of flow methods (None: the config's);
+        other methods ignore it.
+        """
+
+    def default_sampler(self) -> flow.SamplerSpec:
+        """The sampler `predict` uses when given None (flow methods read it from their config)."""
+        return flow.SamplerSpec()
 
     def inference_params(self, params: PyTree) -> PyTree:
         """The part of the trained params that `predict` reads (all of them by default)."""
@@ -74,8 +113,8 @@ class Method(abc.ABC):
 
     @property
     def stride(self) -> int:
-        """Input height and width must be multiples of this: 2^(levels - 1) of the U-Net."""
-        return 2 ** (len(self.config.model.num_blocks) - 1)
+        """Input height and width must be multiples of this (the model's own stride)."""
+        return self.model.stride
 
 
 def model_from_config(model_config: ml_collections.ConfigDict | Mapping[str, Any]) -> nn.Module:
@@ -88,3 +127,40 @@ def model_from_config(model_config: ml_collections.ConfigDict | Mapping[str, Any
         if isinstance(value, list):
             kwargs[key] = tuple(value)
     return models.get_model(model_config["name"], **kwargs)
+
+
+def validate_rgformer(config: ml_collections.ConfigDict, conditioned: bool = True) -> None:
+    """The checks of `config.model` for any model that wraps an RGFormer (4 levels).
+
+    `conditioned`: the model takes priors, so `prior_dim` and `retinex_split` matter too.
+    """
+    for key in ("model.width", "model.prior_dim") if conditioned else ("model.width",):
+        value = lookup(config, key)
+        require(isinstance(value, int) and value > 0, key, value, "must be a positive integer")
+    model = config.model
+    require(
+        model.width % 4 == 0,
+        "model.width",
+        model.width,
+        "must be a multiple of 4 (R-blocks split channels 3:1)",
+    )
+    for key in ("num_blocks", "num_heads"):
+        require(
+            len(model[key]) == 4, f"model.{key}", model[key], "needs 4 entries (levels 1-3, latent)"
+        )
+    for level, heads in enumerate(model.num_heads):
+        width = model.width * 2**level
+        require(
+            heads > 0 and width % heads == 0,
+            "model.num_heads",
+            model.num_heads,
+            f"level {level + 1} has {width} channels, not divisible by {heads} heads",
+        )
+    if not conditioned:
+        return
+    require(
+        0 < model.retinex_split < model.prior_dim,
+        "model.retinex_split",
+        model.retinex_split,
+        f"must be in (0, model.prior_dim={model.prior_dim})",
+    )

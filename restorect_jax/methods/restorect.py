@@ -23,21 +23,28 @@ Loss terms (weights from `config.loss`); every student term is on LQ-only comput
 Phase "flow" weighs velocity by loss.velocity_phase1 and trains no restorer; phase "student"
 weighs it by loss.velocity. FLEX terms are multiplied by loss.flex (lambda).
 
-The teacher is read from `config.teacher.workdir` (its `config.json` and Orbax checkpoints); its
-EMA params come back from `frozen_params`, enter the step as an argument, and get no gradient.
+The teacher is the frozen model `config.frozen.teacher` (a `restorect_teacher` run, read by
+`methods.frozen.load_frozen`); its EMA params come back from `frozen_params`, enter the step as
+an argument, and get no gradient.
 """
 
-import json
-import pathlib
+from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import flow, losses
-from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
+from restorect_jax.config_lib import lookup, require
+from restorect_jax.methods.base import (
+    Batch,
+    Method,
+    PyTree,
+    model_from_config,
+    validate_rgformer,
+)
+from restorect_jax.methods.frozen import load_frozen
 from restorect_jax.models.student import FeatureProjections, StudentConditions
 from restorect_jax.models.teacher import RestoRectTeacher
 
@@ -54,38 +61,19 @@ _FLOW_PHASE_MODULES = (
 )
 
 
-def load_teacher(workdir: str | pathlib.Path, step: int = 0) -> tuple[RestoRectTeacher, PyTree]:
-    """The teacher model (from `<workdir>/config.json`) and its EMA params at `step` (0 = newest).
+def load_teacher(workdir: str) -> tuple[RestoRectTeacher, PyTree]:
+    """The RestoRect teacher in `workdir` (`config.frozen.teacher`) and its EMA params.
 
-    Raises FileNotFoundError / ValueError naming `config.teacher.workdir` when the folder is not a
-    finished teacher run.
+    Raises FileNotFoundError / ValueError naming `config.frozen.teacher` when the folder is not a
+    finished RestoRect teacher run.
     """
-    workdir = pathlib.Path(workdir).expanduser()
-    config_path = workdir / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(
-            f"config.teacher.workdir={str(workdir)!r}: no config.json there; train a teacher "
-            "first (python -m restorect_jax.main --config configs/teacher_denoise.py --workdir DIR)"
+    teacher = load_frozen("teacher", workdir)
+    if not isinstance(teacher.method.model, RestoRectTeacher):
+        raise ValueError(  # noqa: TRY004 (a config value, reported like every config error)
+            f"config.frozen.teacher={workdir!r} holds a {teacher.config.method!r} run, not a "
+            "restorect_teacher"
         )
-    teacher_config = json.loads(config_path.read_text())
-    if teacher_config.get("method") != "teacher":
-        raise ValueError(
-            f"config.teacher.workdir={str(workdir)!r} holds a {teacher_config.get('method')!r} run, "
-            "not a teacher"
-        )
-    model = model_from_config(teacher_config["model"])
-    try:
-        _, state = checkpoint_lib.load_state(workdir / "checkpoints", step or None)
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f"config.teacher.workdir={str(workdir)!r}: {error}") from error
-    return model, state["ema_params"]
-
-
-def sample_priors(
-    velocity_fn, noise: jax.Array, num_steps: int, solver: str, remat: bool = False
-) -> jax.Array:
-    """Integrates the prior flow from `noise` at t = 1 to t = 0 in `num_steps` uniform steps."""
-    return flow.integrate(velocity_fn, noise, flow.time_grid(num_steps), solver, remat)
+    return teacher.method.model, teacher.params
 
 
 class RestoRectMethod(Method):
@@ -96,31 +84,87 @@ class RestoRectMethod(Method):
         self.distill = config.distill
         if self.distill not in DISTILL_MODES:
             raise ValueError(f"config.distill={self.distill!r} must be one of {DISTILL_MODES}")
-        self.uses_flow = self.distill == "restorect"
+        self.takes_sampler = self.distill == "restorect"
         model_config = config.model.copy_and_resolve_references()
         with model_config.unlocked():  # Command-line configs come locked.
             model_config.use_flow = self.distill == "restorect"
-        self.student = model_from_config(model_config)
+        self.student = self.model = model_from_config(model_config)
         self.teacher, self._teacher_params = None, None
         self.projections = None
         if self.distill != "none" and not inference:
-            self.teacher, self._teacher_params = load_teacher(
-                config.teacher.workdir, config.teacher.step
-            )
+            self.teacher, self._teacher_params = load_teacher(config.frozen.teacher)
             for key in ("prior_dim", "retinex_split"):
                 if config.model[key] != getattr(self.teacher, key):
                     raise ValueError(
                         f"config.model.{key}={config.model[key]} must equal the teacher's "
-                        f"{getattr(self.teacher, key)} (config.teacher.workdir="
-                        f"{config.teacher.workdir!r})"
+                        f"{getattr(self.teacher, key)} (config.frozen.teacher="
+                        f"{config.frozen.teacher!r})"
                     )
-            teacher_width = self.teacher.width
-            self.projections = FeatureProjections(
-                widths=tuple(
-                    (name, 4 * teacher_width if name == "dec3" else 2 * teacher_width)
-                    for name in FEATURE_NAMES
-                )
+            self.projections = FeatureProjections(widths=self._teacher_feature_widths())
+
+    def _teacher_feature_widths(self) -> tuple[tuple[str, int], ...]:
+        """(name, channels) of the teacher's FLEX feature maps, from its traced shapes."""
+        image = jax.ShapeDtypeStruct((1, 2 * self.stride, 2 * self.stride, 3), jnp.float32)
+        shapes = jax.eval_shape(
+            lambda params, x: self.teacher.apply(params, x, x).features,
+            self._teacher_params,
+            image,
+        )
+        return tuple((name, shapes[name].shape[-1]) for name in FEATURE_NAMES)
+
+    @classmethod
+    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+        """The student's keys (configs/restorect_common.py)."""
+        validate_rgformer(config)
+        for key in ("distill", "flow.num_steps", "train.phase1_steps"):
+            lookup(config, key)
+        require(
+            config.distill in DISTILL_MODES,
+            "distill",
+            config.distill,
+            f"must be one of {DISTILL_MODES}",
+        )
+        if config.distill != "none":
+            teacher = config.get("frozen", {}).get("teacher", "")
+            require(
+                bool(teacher),
+                "frozen.teacher",
+                teacher,
+                f"must name a trained teacher run for distill={config.distill!r}",
             )
+        steps = config.flow.num_steps
+        require(
+            isinstance(steps, int) and steps > 0,
+            "flow.num_steps",
+            steps,
+            "must be a positive integer",
+        )
+        solvers = tuple(s for s in flow.SOLVERS if s != "sde")
+        require(
+            config.flow.solver in solvers,
+            "flow.solver",
+            config.flow.solver,
+            f"must be one of {solvers}",
+        )
+        phase1 = config.train.phase1_steps
+        require(
+            isinstance(phase1, int) and 0 <= phase1 < config.train.num_steps,
+            "train.phase1_steps",
+            phase1,
+            f"must be an integer in [0, train.num_steps={config.train.num_steps})",
+        )
+        loss = config.loss
+        for key, count, what in (
+            ("flex_feature_weights", 4, "decoder levels 3, 2, 1, refinement"),
+            ("flex_prior_weights", 2, "z_img, z_rex"),
+        ):
+            require(len(loss[key]) == count, f"loss.{key}", loss[key], f"needs {count} ({what})")
+        require(
+            0 < loss.flex_percentile <= 100,
+            "loss.flex_percentile",
+            loss.flex_percentile,
+            "must be in (0, 100]",
+        )
 
     # --- parameters and phases ---------------------------------------------------------------
 
@@ -165,22 +209,32 @@ class RestoRectMethod(Method):
         return velocity
 
     def priors(
-        self, params: PyTree, cond: StudentConditions, noise: jax.Array, num_steps: int
+        self,
+        params: PyTree,
+        cond: StudentConditions,
+        noise: jax.Array,
+        sampler: flow.SamplerSpec,
+        rng: jax.Array | None = None,
     ) -> jax.Array:
         """The student's priors `[z_img | z_rex]` (B, 2 prior_dim).
 
-        With the flow: integrated from `noise` in `num_steps` steps of `config.flow.solver`.
-        Without: the conditions themselves.
+        With the flow: integrated from `noise` at t = 1 to t = 0 with `sampler` (`rng` for a
+        stochastic one). Without: the conditions themselves.
         """
         if self.distill != "restorect":
             return jnp.concatenate([cond.c_img, cond.c_rex], axis=-1)
-        return sample_priors(
+        return flow.integrate(
             self._velocity_fn(params, cond),
             noise,
-            num_steps,
-            self.config.flow.solver,
+            sampler.time_grid(self.config.flow.num_steps),
+            sampler.solver,
             self.config.flow.remat,
+            rng=rng,
+            alpha_max=sampler.alpha_max,
         )
+
+    def default_sampler(self) -> flow.SamplerSpec:
+        return flow.SamplerSpec(self.config.flow.solver, self.config.flow.num_steps)
 
     def fixed_noise(self, dim: int) -> jax.Array:
         """The (1, dim) prediction start noise, drawn by numpy from `flow.noise_seed`.
@@ -192,19 +246,26 @@ class RestoRectMethod(Method):
         return jnp.asarray(rng.standard_normal((1, dim), dtype=np.float32))
 
     def predict(
-        self, params: PyTree, frozen: PyTree, batch: Batch, num_steps: int | None = None
+        self,
+        params: PyTree,
+        frozen: PyTree,
+        batch: Batch,
+        sampler: flow.SamplerSpec | None = None,
     ) -> jax.Array:
-        """Restores `batch["lq"]` (GT unused) with `num_steps` ODE steps (default flow.num_steps).
+        """Restores `batch["lq"]` (GT unused), sampling the priors with `sampler`.
 
-        The flow starts from one fixed noise vector (seed `flow.noise_seed`) shared by every
-        image, so a restoration does not depend on the batch it is in.
+        The default sampler is `flow.solver` with `flow.num_steps` steps. The flow starts from
+        one fixed noise vector (seed `flow.noise_seed`) shared by every image, so a restoration
+        does not depend on the batch it is in (a stochastic sampler's rng is fixed the same way).
         """
         del frozen
         lq = batch["lq"]
         cond = self.student.apply(params["student"], lq, method="conditions")
         dim = 2 * self.config.model.prior_dim
         noise = jnp.broadcast_to(self.fixed_noise(dim), (lq.shape[0], dim))
-        z = self.priors(params, cond, noise, num_steps or self.config.flow.num_steps)
+        sampler = sampler or self.default_sampler()
+        rng = jax.random.PRNGKey(self.config.flow.noise_seed) if sampler.stochastic else None
+        z = self.priors(params, cond, noise, sampler, rng)
         z_img, z_rex = jnp.split(z, 2, axis=-1)
         return self.student.apply(params["student"], lq, z_img, z_rex, method="restore").restored
 
@@ -245,10 +306,7 @@ class RestoRectMethod(Method):
                 self._velocity_fn(params, cond), z_teacher, noise, t
             )
             z = self.priors(
-                params,
-                cond,
-                jax.random.normal(sample_rng, z_teacher.shape),
-                self.config.flow.num_steps,
+                params, cond, jax.random.normal(sample_rng, z_teacher.shape), self.default_sampler()
             )
             z_teacher_img, z_teacher_rex = jnp.split(z_teacher, 2, axis=-1)
             z_img, z_rex = jnp.split(z, 2, axis=-1)

@@ -1,13 +1,16 @@
-"""Every metric by the name `evaluate --metrics` takes, with how it is called and read.
+"""Every metric by name, with how it is called and read: the one scoring path of the project.
 
 A metric scores one restored (H, W, C) float image, with the ground truth for full-reference
-metrics, under the evaluation protocol (Y channel or RGB, crop border) and returns a float.
+metrics, under the evaluation `Protocol` (Y channel or RGB, crop border, 8-bit rounding) and
+returns a float. `evaluate --metrics` and in-training validation (`config.eval.metrics`) both
+score through `score`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import pathlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +18,21 @@ import numpy as np
 from restorect_jax.metrics import full_reference, lpips, no_reference
 
 Score = Callable[[np.ndarray, np.ndarray | None, Any], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """How scores are computed, stated next to every table."""
+
+    y_channel: bool = False
+    crop_border: int = 0
+    quantize: bool = True
+    params_dir: pathlib.Path | None = None  # NIQE / BRISQUE model files (`<data root>/metrics`)
+
+    def describe(self) -> str:
+        space = "Y (BT.601)" if self.y_channel else "RGB (grey sets: the grey channel)"
+        rounding = "outputs clipped and rounded to 8 bits" if self.quantize else "float outputs"
+        return f"PSNR/SSIM on {space}, crop border {self.crop_border}, {rounding}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,3 +106,27 @@ METRICS: dict[str, Metric] = {
         "UIQM", lambda out, gt, p: no_reference.uiqm(out), True, False, needs_colour=True
     ),
 }
+
+
+def check_names(names: Sequence[str], has_gt: bool = True, grey: bool = False) -> None:
+    """Raises ValueError for an unknown metric or one the images cannot support."""
+    for name in names:
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+        if METRICS[name].needs_gt and not has_gt:
+            no_reference_names = ", ".join(n for n, m in METRICS.items() if not m.needs_gt)
+            raise ValueError(
+                f"{name} needs ground truth, which these images lack (no-reference metrics: "
+                f"{no_reference_names})"
+            )
+        if METRICS[name].needs_colour and grey:
+            raise ValueError(f"{name} needs colour images")
+
+
+def score(
+    output: np.ndarray, gt: np.ndarray | None, names: Sequence[str], protocol: Protocol
+) -> dict[str, float]:
+    """Each named metric of one (H, W, C) output (clipped and 8-bit rounded if the protocol says)."""
+    if protocol.quantize:
+        output = np.round(np.clip(output, 0.0, 1.0) * 255.0) / 255.0
+    return {name: METRICS[name].compute(output, gt, protocol) for name in names}

@@ -4,6 +4,8 @@ T-block.
 Both are pre-norm residual blocks with SCLN as the norm N and a prior-modulated input to each
 sub-layer (`PriorModulation`: `x <- x * (W k) + x`):
   x += Attn(mod(N(x), prior)),  x += FFN(mod(N(x), prior)).
+With `prior=None` the modulations are skipped (`mod(y, None) = y`, no parameters): the blocks of
+an unconditioned restorer.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from restorect_jax.models.layers import (
 )
 
 Array = jax.Array
+
+
+def _modulate(name: str, x: Array, prior: Array | None) -> Array:
+    """`PriorModulation` named `name` of x by `prior`, or x itself when there is no prior."""
+    return x if prior is None else PriorModulation(name=name)(x, prior)
 
 
 class RBlock(nn.Module):
@@ -39,18 +46,26 @@ class RBlock(nn.Module):
     use_bias: bool = False
 
     @nn.compact
-    def __call__(self, x: Array, z_rex: Array) -> Array:
+    def __call__(self, x: Array, z_rex: Array | None) -> Array:
         channels = x.shape[-1]
         if channels % 4:
             raise ValueError(f"RBlock: channel count {channels} is not a multiple of 4")
         split = 3 * channels // 4
         y = SCLN(name="attn_norm")(x)
-        queries = PriorModulation(name="q_mod")(y[..., :split], z_rex[:, : self.retinex_split])
-        keys_values = PriorModulation(name="kv_mod")(y[..., split:], z_rex[:, self.retinex_split :])
+        z_refl, z_illum = (
+            (None, None)
+            if z_rex is None
+            else (
+                z_rex[:, : self.retinex_split],
+                z_rex[:, self.retinex_split :],
+            )
+        )
+        queries = _modulate("q_mod", y[..., :split], z_refl)
+        keys_values = _modulate("kv_mod", y[..., split:], z_illum)
         x = x + TransposedAttention(self.num_heads, channels, self.use_bias, name="attn")(
             queries, keys_values
         )
-        y = PriorModulation(name="ffn_mod")(SCLN(name="ffn_norm")(x), z_rex)
+        y = _modulate("ffn_mod", SCLN(name="ffn_norm")(x), z_rex)
         return x + GatedDepthwiseFFN(self.ffn_expansion, self.use_bias, name="ffn")(y)
 
 
@@ -65,8 +80,8 @@ class TBlock(nn.Module):
     use_bias: bool = False
 
     @nn.compact
-    def __call__(self, x: Array, z_img: Array) -> Array:
-        y = PriorModulation(name="attn_mod")(SCLN(name="attn_norm")(x), z_img)
+    def __call__(self, x: Array, z_img: Array | None) -> Array:
+        y = _modulate("attn_mod", SCLN(name="attn_norm")(x), z_img)
         x = x + TransposedAttention(self.num_heads, use_bias=self.use_bias, name="attn")(y)
-        y = PriorModulation(name="ffn_mod")(SCLN(name="ffn_norm")(x), z_img)
+        y = _modulate("ffn_mod", SCLN(name="ffn_norm")(x), z_img)
         return x + GatedDepthwiseFFN(self.ffn_expansion, self.use_bias, name="ffn")(y)

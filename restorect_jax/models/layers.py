@@ -42,15 +42,6 @@ def pixel_shuffle(x: Array, factor: int) -> Array:
     return x.reshape(b, h * factor, w * factor, c)
 
 
-def pad_to_multiple(x: Array, multiple: int) -> Array:
-    """Reflect-pads H and W at the bottom and right up to the next multiple of `multiple`."""
-    _, h, w, _ = x.shape
-    pad_h, pad_w = -h % multiple, -w % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
-    return jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
-
-
 class Conv3x3(nn.Module):
     """Dense 3x3 convolution, stride 1, SAME zero padding: `y = conv(x, kernel) + bias`."""
 

@@ -1,7 +1,7 @@
 """Prior encoders: images (or Retinex components) -> prior vectors that modulate the RGFormer.
 
-The teacher's encoders see LQ and GT (privileged information): `z_img = PriorEncoder()([LQ, GT])`
-on the 6-channel concatenation, `z_rex = RetinexPriorEncoder()([R_lq, R_gt], [L_lq, L_gt])`. The
+The teacher's encoders see LQ and GT (they condition on the ground truth):
+`z_img = PriorEncoder()([LQ, GT])` on the 6-channel concatenation, `z_rex = RetinexPriorEncoder()([R_lq, R_gt], [L_lq, L_gt])`. The
 student's condition encoders are the same modules with `normalize_output=True`, fed LQ only.
 """
 
@@ -11,7 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from restorect_jax.models.layers import Conv3x3, pad_to_multiple, pixel_unshuffle
+from restorect_jax.image_ops import pad_to_multiple
+from restorect_jax.models.layers import Conv3x3, pixel_unshuffle
 
 Array = jax.Array
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
 
+from restorect_jax.image_ops import pad_to_multiple
 from restorect_jax.models.blocks import RBlock, TBlock
-from restorect_jax.models.layers import Conv3x3, Downsample, Pointwise, Upsample, pad_to_multiple
+from restorect_jax.models.layers import Conv3x3, Downsample, Pointwise, Upsample
 
 Array = jax.Array
-
-# The three downsamplings make the network's stride 8: inputs are padded to a multiple of it.
-_STRIDE = 8
 
 
 @flax.struct.dataclass
@@ -21,17 +21,19 @@ class RestorerOutput:
     """What `RGFormer` returns; H, W are the input's size.
 
     restored: (B, H, W, 3), `LQ + residual`, not clipped to [0, 1].
-    features: the feature maps FLEX compares, cropped to the part that covers the input
-      (`ceil(H/s) x ceil(W/s)` at stride s): "dec3" (stride 4, 4C), "dec2" (stride 2, 2C),
-      "dec1" (stride 1, 2C), "refine" (stride 1, 2C).
-    retinex_enc: (R (B, H, W, 3), L (B, H, W, 1)) of the Retinex head on the level-1 encoder.
-    retinex_dec: (R, L) of the Retinex head on the level-1 decoder.
+    features: named feature taps, cropped to the part that covers the input
+      (`ceil(H/s) x ceil(W/s)` at stride s): encoder "enc1" (stride 1, C), "enc2" (2, 2C),
+      "enc3" (4, 4C), "latent" (8, 8C); decoder "dec3" (4, 4C), "dec2" (2, 2C), "dec1" (1, 2C),
+      "refine" (1, 2C). FLEX compares the decoder ones.
+    retinex_enc: (R (B, H, W, 3), L (B, H, W, 1)) of the Retinex head on the level-1 encoder
+      (None without `retinex_heads`).
+    retinex_dec: (R, L) of the Retinex head on the level-1 decoder (None without them).
     """
 
     restored: Array
     features: dict[str, Array]
-    retinex_enc: tuple[Array, Array]
-    retinex_dec: tuple[Array, Array]
+    retinex_enc: tuple[Array, Array] | None
+    retinex_dec: tuple[Array, Array] | None
 
 
 class RetinexHead(nn.Module):
@@ -67,9 +69,13 @@ class RGFormer(nn.Module):
       refinement: `num_refinement_blocks` T-blocks at 2C with `num_heads[0]` heads;
       restored = LQ + conv3x3(2C -> 3).
     R-blocks are modulated by the Retinex prior `z_rex` (B, prior_dim), T-blocks by the image
-    prior `z_img` (B, prior_dim). The input is reflect-padded at the bottom and right to a
-    multiple of 8 and every output cropped back (see `RestorerOutput`).
+    prior `z_img` (B, prior_dim); called without priors, the network is unconditioned (no
+    modulation layers: a plain Restormer-style restorer). The input is reflect-padded at the
+    bottom and right to a multiple of `stride` (8) and every output cropped back (see
+    `RestorerOutput`).
     """
+
+    stride: ClassVar[int] = 8  # three 2x downsamplings
 
     width: int = 64  # C, channels of level 1
     num_blocks: tuple[int, int, int, int] = (3, 3, 3, 3)  # levels 1, 2, 3 and latent
@@ -81,6 +87,7 @@ class RGFormer(nn.Module):
     head_features: int = 64  # width of the auxiliary Retinex heads
     use_bias: bool = False  # biases in the U-Net's convs (Restormer: none)
     remat: bool = False  # recompute block activations in the backward pass to save memory
+    retinex_heads: bool = True  # the auxiliary Retinex heads (only RestoRect's losses read them)
 
     def __post_init__(self) -> None:
         if len(self.num_blocks) != 4 or len(self.num_heads) != 4:
@@ -103,9 +110,11 @@ class RGFormer(nn.Module):
         super().__post_init__()
 
     @nn.compact
-    def __call__(self, lq: Array, z_img: Array, z_rex: Array) -> RestorerOutput:
+    def __call__(
+        self, lq: Array, z_img: Array | None = None, z_rex: Array | None = None
+    ) -> RestorerOutput:
         for name, prior in (("z_img", z_img), ("z_rex", z_rex)):
-            if prior.shape != (lq.shape[0], self.prior_dim):
+            if prior is not None and prior.shape != (lq.shape[0], self.prior_dim):
                 raise ValueError(
                     f"RGFormer: {name} has shape {prior.shape}, expected "
                     f"{(lq.shape[0], self.prior_dim)}"
@@ -116,7 +125,7 @@ class RGFormer(nn.Module):
         h1, h2, h3, h_latent = self.num_heads
         bias = self.use_bias
 
-        x = pad_to_multiple(lq, _STRIDE)
+        x = pad_to_multiple(lq, self.stride)
         enc1 = self._r_stage(Conv3x3(c, bias, name="patch_embed")(x), z_rex, n1, h1, "enc1")
         enc2 = self._r_stage(Downsample(bias, name="down1_2")(enc1), z_rex, n2, h2, "enc2")
         enc3 = self._r_stage(Downsample(bias, name="down2_3")(enc2), z_rex, n3, h3, "enc3")
@@ -139,25 +148,32 @@ class RGFormer(nn.Module):
             refine = t_block(h1, self.ffn_expansion, bias, name=f"refine_{i}")(refine, z_img)
         restored = Conv3x3(3, bias, name="output")(refine) + x
 
-        retinex_enc = RetinexHead(self.head_features, name="retinex_head_enc")(enc1)
-        retinex_dec = RetinexHead(self.head_features, name="retinex_head_dec")(dec1)
-
         def crop(t: Array, stride: int = 1) -> Array:
             return _crop(t, height, width, stride)
+
+        retinex_enc = retinex_dec = None
+        if self.retinex_heads:
+            r_enc, l_enc = RetinexHead(self.head_features, name="retinex_head_enc")(enc1)
+            r_dec, l_dec = RetinexHead(self.head_features, name="retinex_head_dec")(dec1)
+            retinex_enc, retinex_dec = (crop(r_enc), crop(l_enc)), (crop(r_dec), crop(l_dec))
 
         return RestorerOutput(
             restored=crop(restored),
             features={
+                "enc1": crop(enc1),
+                "enc2": crop(enc2, 2),
+                "enc3": crop(enc3, 4),
+                "latent": crop(latent, 8),
                 "dec3": crop(dec3, 4),
                 "dec2": crop(dec2, 2),
                 "dec1": crop(dec1),
                 "refine": crop(refine),
             },
-            retinex_enc=(crop(retinex_enc[0]), crop(retinex_enc[1])),
-            retinex_dec=(crop(retinex_dec[0]), crop(retinex_dec[1])),
+            retinex_enc=retinex_enc,
+            retinex_dec=retinex_dec,
         )
 
-    def _r_stage(self, x: Array, z_rex: Array, depth: int, heads: int, name: str) -> Array:
+    def _r_stage(self, x: Array, z_rex: Array | None, depth: int, heads: int, name: str) -> Array:
         """Applies `depth` R-blocks named `{name}_0`, `{name}_1`, ..."""
         r_block = nn.remat(RBlock) if self.remat else RBlock
         for i in range(depth):
@@ -165,3 +181,22 @@ class RGFormer(nn.Module):
                 heads, self.ffn_expansion, self.retinex_split, self.use_bias, name=f"{name}_{i}"
             )(x, z_rex)
         return x
+
+
+RGFORMER_FIELDS = (
+    "width",
+    "num_blocks",
+    "num_heads",
+    "num_refinement_blocks",
+    "ffn_expansion",
+    "prior_dim",
+    "retinex_split",
+    "head_features",
+    "use_bias",
+    "remat",
+)
+
+
+def rgformer_of(module: Any) -> RGFormer:
+    """The RGFormer built from the same-named fields of a model that wraps one (teacher, student)."""
+    return RGFormer(**{field: getattr(module, field) for field in RGFORMER_FIELDS})

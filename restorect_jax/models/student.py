@@ -11,7 +11,7 @@ Linen submodules; the module exposes `conditions`, `velocity` and `restore` for 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import flax.linen as nn
 import flax.struct
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from restorect_jax.models.layers import Pointwise
 from restorect_jax.models.priors import PriorEncoder, RetinexPriorEncoder
-from restorect_jax.models.restorer import RestorerOutput, RGFormer
+from restorect_jax.models.restorer import RestorerOutput, RGFormer, rgformer_of
 from restorect_jax.models.retinex import DecompositionNet
 
 Array = jax.Array
@@ -89,6 +89,7 @@ class RestoRectStudent(nn.Module):
     `[z_img | z_rex]` (B, 2 prior_dim): two independent flows integrated side by side.
     """
 
+    stride: ClassVar[int] = RGFormer.stride
     # RGFormer (see its fields); prior_dim and retinex_split must equal the teacher's.
     width: int = 16
     num_blocks: tuple[int, int, int, int] = (1, 1, 1, 1)
@@ -141,18 +142,7 @@ class RestoRectStudent(nn.Module):
             self.retinex_velocity = VelocityPredictor(
                 self.prior_dim, self.velocity_hidden, self.time_dim
             )
-        self.restorer = RGFormer(
-            width=self.width,
-            num_blocks=self.num_blocks,
-            num_heads=self.num_heads,
-            num_refinement_blocks=self.num_refinement_blocks,
-            ffn_expansion=self.ffn_expansion,
-            prior_dim=self.prior_dim,
-            retinex_split=self.retinex_split,
-            head_features=self.head_features,
-            use_bias=self.use_bias,
-            remat=self.remat,
-        )
+        self.restorer = rgformer_of(self)
 
     def decompose(self, image: Array) -> tuple[Array, Array]:
         """The student's Retinex decomposition (R, L) of any image (GT too, for loss targets)."""

@@ -1,8 +1,8 @@
-"""The stage-S1 RestoRect teacher: decomposition, privileged prior encoders and the RGFormer."""
+"""The stage-S1 RestoRect teacher: decomposition, GT-conditioned prior encoders and the RGFormer."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import flax.linen as nn
 import flax.struct
@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from restorect_jax.models.priors import PriorEncoder, RetinexPriorEncoder
-from restorect_jax.models.restorer import RestorerOutput, RGFormer
+from restorect_jax.models.restorer import RestorerOutput, RGFormer, rgformer_of
 from restorect_jax.models.retinex import DecompositionNet
 
 Array = jax.Array
@@ -57,7 +57,7 @@ class TeacherOutput:
 
 
 class RestoRectTeacher(nn.Module):
-    """Privileged teacher (METHODS 1.2): its priors see LQ and GT.
+    """GT-conditioned teacher (METHODS 1.2): its priors see LQ and GT.
 
       (R_lq, L_lq), (R_gt, L_gt) = D(LQ), D(GT)
       z_img = E_img([LQ, GT]),  z_rex = E_rex([R_lq, R_gt], [L_lq, L_gt])
@@ -68,6 +68,7 @@ class RestoRectTeacher(nn.Module):
     `priors` and `restore` run the two halves on their own (`apply(..., method=...)`).
     """
 
+    stride: ClassVar[int] = RGFormer.stride
     # RGFormer (see its fields).
     width: int = 64
     num_blocks: tuple[int, int, int, int] = (3, 3, 3, 3)
@@ -107,25 +108,14 @@ class RestoRectTeacher(nn.Module):
             features=self.prior_features,
             num_res_blocks=self.prior_res_blocks,
         )
-        self.restorer = RGFormer(
-            width=self.width,
-            num_blocks=self.num_blocks,
-            num_heads=self.num_heads,
-            num_refinement_blocks=self.num_refinement_blocks,
-            ffn_expansion=self.ffn_expansion,
-            prior_dim=self.prior_dim,
-            retinex_split=self.retinex_split,
-            head_features=self.head_features,
-            use_bias=self.use_bias,
-            remat=self.remat,
-        )
+        self.restorer = rgformer_of(self)
         self.hvi_k = self.param("hvi_k", nn.initializers.constant(self.hvi_k_init), ())
         self.diffusion_scale = self.param(
             "diffusion_scale", nn.initializers.constant(self.diffusion_scale_init), ()
         )
 
     def priors(self, lq: Array, gt: Array) -> TeacherPriors:
-        """Decomposes LQ and GT and encodes the privileged priors from both."""
+        """Decomposes LQ and GT and encodes the priors from both."""
         r_lq, l_lq = self.decomposition(lq)
         r_gt, l_gt = self.decomposition(gt)
         z_img = self.image_prior(jnp.concatenate([lq, gt], axis=-1))

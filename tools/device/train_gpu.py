@@ -72,7 +72,8 @@ _DATASETS = flags.DEFINE_list("datasets", ["CBSD68", "Kodak24"], "test sets (tho
 TEACHER_CONFIG = "configs/teacher_denoise_blind.py"
 STUDENT_CONFIG = "configs/restorect_denoise_blind.py"
 STUDENTS = ("student_restorect", "student_none")
-RUNS = ("teacher", *STUDENTS)
+TEACHER_RUN = "teacher"  # the run names of the lease: the teacher, then the students
+RUNS = (TEACHER_RUN, *STUDENTS)
 PEAK_TFLOPS = 790.0  # H200 dense bf16 matmul, measured on this workplace's machines
 
 # Runs prepare their validation set even without validating: CBSD68 does not travel, Kodak24 does.
@@ -131,12 +132,12 @@ def run_settings(kind: str, steps: int, teacher: str = "teacher") -> dict[str, A
             "train.checkpoint_every": max(1, steps // 4),
         }
     )
-    if kind == "teacher":
+    if kind == TEACHER_RUN:
         return {**settings, **(DRY_TEACHER if _DRY_RUN.value else {})}
     settings.update(STUDENT_SETTINGS)
     settings.update(DRY_STUDENT if _DRY_RUN.value else {})
     settings["distill"] = kind.removeprefix("student_")
-    settings["teacher.workdir"] = str(run_dir(teacher))
+    settings["frozen.teacher"] = str(run_dir(teacher))
     settings["train.phase1_steps"] = max(1, steps // 10)
     return settings
 

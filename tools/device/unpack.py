@@ -6,7 +6,7 @@
 The folder gets the run's `config.json`, `metrics.jsonl`, `eval/results.json` and one
 checkpoint (at the packed step) whose `params` and `ema_params` are the packed EMA params, so
 `python -m restorect_jax.evaluate --workdir`, `tools/make_bundle.py` and students
-(`config.teacher.workdir`) read it like any finished run. Optimiser state is not packed: the
+(`config.frozen.teacher`) read it like any finished run. Optimiser state is not packed: the
 run can be evaluated, bundled and distilled from, not resumed.
 """
 

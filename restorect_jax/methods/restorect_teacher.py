@@ -21,18 +21,28 @@ heads follow the decomposition network, which learns from its own terms only.
 import jax
 import ml_collections
 
-from restorect_jax import losses
-from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
+from restorect_jax import flow, losses
+from restorect_jax.methods.base import (
+    Batch,
+    Method,
+    PyTree,
+    model_from_config,
+    validate_rgformer,
+)
 
 
-class TeacherMethod(Method):
+class RestoRectTeacherMethod(Method):
     """Trains a RestoRectTeacher from scratch with the S1 losses."""
 
-    privileged = True  # Its priors come from GT.
+    needs_ground_truth = True  # privileged: its priors come from GT
 
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
         self.model = model_from_config(config.model)
+
+    @classmethod
+    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+        validate_rgformer(config)
 
     def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
         return self.model.init(rng, batch["lq"], batch["gt"])
@@ -69,6 +79,12 @@ class TeacherMethod(Method):
         terms["diffusion_scale"] = out.diffusion_scale
         return total, terms
 
-    def predict(self, params: PyTree, frozen: PyTree, batch: Batch) -> jax.Array:
-        del frozen
+    def predict(
+        self,
+        params: PyTree,
+        frozen: PyTree,
+        batch: Batch,
+        sampler: flow.SamplerSpec | None = None,
+    ) -> jax.Array:
+        del frozen, sampler
         return self.model.apply(params, batch["lq"], batch["gt"]).restored

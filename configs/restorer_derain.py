@@ -1,0 +1,13 @@
+"""A plain LQ-only restorer for the teacher_derain task (same data and schedule).
+
+`--config configs/restorer_derain.py` is teacher-sized, `...restorer_derain.py:student` is
+student-sized; sizes and paper scale in configs/restorer_common.py.
+"""
+
+import ml_collections
+
+from configs import restorer_common, teacher_derain
+
+
+def get_config(size: str = "teacher") -> ml_collections.ConfigDict:
+    return restorer_common.restorer_config(teacher_derain.get_config(), size)

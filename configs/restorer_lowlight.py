@@ -1,0 +1,13 @@
+"""A plain LQ-only restorer for the teacher_lowlight task (same data and schedule).
+
+`--config configs/restorer_lowlight.py` is teacher-sized, `...restorer_lowlight.py:student` is
+student-sized; sizes and paper scale in configs/restorer_common.py.
+"""
+
+import ml_collections
+
+from configs import restorer_common, teacher_lowlight
+
+
+def get_config(size: str = "teacher") -> ml_collections.ConfigDict:
+    return restorer_common.restorer_config(teacher_lowlight.get_config(), size)

@@ -1,0 +1,80 @@
+"""A plain supervised restorer: LQ in, clean image out, nothing that sees the ground truth.
+
+Any backbone of the model zoo that maps LQ alone to a restoration (`model(lq)` returning the
+image or an output with `.restored`; an RGFormer without priors is the default). Loss, with
+weights from `config.loss`:
+  l1 * |Y - GT| + psnr * (-PSNR(Y, GT)) + hvi * HVI(clip(Y), GT; hvi_k).
+At the teacher's size it is the fair reference for a distilled student (and SLKD's Teacher A);
+at the student's size it is the student "trained alone".
+"""
+
+from __future__ import annotations
+
+import jax
+import ml_collections
+
+from restorect_jax import flow, losses
+from restorect_jax.config_lib import lookup, require
+from restorect_jax.methods.base import (
+    Batch,
+    Method,
+    PyTree,
+    model_from_config,
+    validate_rgformer,
+)
+
+LOSS_TERMS = ("l1", "psnr", "hvi")
+
+
+class RestorerMethod(Method):
+    """Trains any LQ -> clean backbone with L1 (+ optional PSNR and HVI terms)."""
+
+    def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
+        super().__init__(config, inference=inference)
+        self.model = model_from_config(config.model)
+
+    @classmethod
+    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+        if config.model.name == "rgformer":
+            validate_rgformer(config, conditioned=False)
+        for term in (*LOSS_TERMS, "hvi_k"):
+            value = lookup(config, f"loss.{term}")
+            require(value >= 0, f"loss.{term}", value, "must be >= 0")
+        require(
+            any(config.loss[term] > 0 for term in LOSS_TERMS),
+            "loss.l1",
+            config.loss.l1,
+            f"at least one of loss.{', loss.'.join(LOSS_TERMS)} must be > 0",
+        )
+
+    def _restore(self, params: PyTree, lq: jax.Array) -> jax.Array:
+        out = self.model.apply(params, lq)
+        return getattr(out, "restored", out)
+
+    def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
+        return self.model.init(rng, batch["lq"])
+
+    def loss(
+        self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array, phase: str = "train"
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        del frozen, rng, phase  # no frozen inputs, no stochastic terms, one phase
+        weights = self.config.loss
+        restored, gt = self._restore(params, batch["lq"]), batch["gt"]
+        terms = {"l1": losses.l1_loss(restored, gt)}
+        if weights.psnr:
+            terms["psnr"] = losses.psnr_loss(restored, gt)
+        if weights.hvi:
+            clipped = losses.clip_straight_through(restored)
+            terms["hvi"] = losses.hvi_colour_loss(clipped, gt, weights.hvi_k)
+        total = sum(weights[name] * value for name, value in terms.items())
+        return total, terms
+
+    def predict(
+        self,
+        params: PyTree,
+        frozen: PyTree,
+        batch: Batch,
+        sampler: flow.SamplerSpec | None = None,
+    ) -> jax.Array:
+        del frozen, sampler  # not a flow
+        return self._restore(params, batch["lq"])

@@ -1,0 +1,161 @@
+"""tools/report.py: README tables rendered from the committed JSON under tools/results/."""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load_report_module():
+    """tools/report.py as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("report", ROOT / "tools" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+report = _load_report_module()
+
+
+def _run_report(*args: str) -> subprocess.CompletedProcess:
+    """Runs the tool in a subprocess from the repository root."""
+    return subprocess.run(
+        [sys.executable, "tools/report.py", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_readme_tables_equal_the_committed_json():
+    result = _run_report("--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_changed_cell_fails_the_check_and_the_diff_names_the_table(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    row = "| smoke | 240,875 | 8 x 24^2 | 18.52 |"
+    assert text.count(row) == 1
+    readme = tmp_path / "README.md"
+    readme.write_text(text.replace(row, "| smoke | 240,875 | 8 x 24^2 | 18.53 |"))
+    result = _run_report("--check", "--readme", str(readme))
+    assert result.returncode == 1
+    assert "README table bench_train" in result.stdout
+    assert "-| smoke | 240,875 | 8 x 24^2 | 18.53 |" in result.stdout
+    assert "+| smoke | 240,875 | 8 x 24^2 | 18.52 |" in result.stdout
+    assert "18.53" in readme.read_text()  # --check changes nothing
+
+
+def test_unknown_marker_is_a_one_line_error(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# t\n\n<!-- report:no_such_table -->\n<!-- /report:no_such_table -->\n")
+    result = _run_report("--check", "--readme", str(readme))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "no_such_table" in result.stderr
+
+
+def test_rewrite_fills_the_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "Speed:\n\n<!-- report:bench_train -->\nstale\n<!-- /report:bench_train -->\n"
+    )
+    assert _run_report("--readme", str(readme)).returncode == 0
+    text = readme.read_text()
+    assert "| smoke | 240,875 | 8 x 24^2 | 18.52 | 47.72 | 6.09 | 4.54 |" in text
+    assert "stale" not in text
+    assert _run_report("--check", "--readme", str(readme)).returncode == 0
+
+
+def _write_eval(folder: pathlib.Path, command: str, results: list[dict]) -> None:
+    """A tiny `evaluate` report in folder/results.json."""
+    folder.mkdir(parents=True)
+    payload = {"model": folder.name, "command": command, "results": results}
+    (folder / "results.json").write_text(json.dumps(payload))
+
+
+def test_eval_renderer_on_hand_written_json(tmp_path):
+    means = {"psnr": 29.4567, "ssim": 0.82846, "ciede2000": 3.456}
+    _write_eval(
+        tmp_path / "model_a",
+        "python -m restorect_jax.evaluate --workdir runs/a",
+        [{"dataset": "CBSD68", "sigma": 25, "label": "CBSD68 σ=25", "images": 2, "means": means}],
+    )
+    spec = report.EvalTable(
+        "model",
+        (
+            report.Axis("model A", "model_a"),
+            report.Axis("model B (absent)", "model_b"),
+        ),
+        (
+            report.Axis("CBSD68 σ=25", dataset="CBSD68", sigma=25, metrics=("psnr", "ssim")),
+            report.Axis("CBSD68 σ=50", dataset="CBSD68", sigma=50, metrics=("psnr",), missing="-"),
+            report.Axis("CIEDE2000", dataset="CBSD68", sigma=25, metrics=("ciede2000",)),
+        ),
+        skip_absent=True,
+    )
+    assert report.render_eval(spec, tmp_path) == [
+        "| model | CBSD68 σ=25 | CBSD68 σ=50 | CIEDE2000 |",
+        "|---|---|---|---|",
+        "| model A | 29.46 / 0.8285 | - | 3.46 |",
+        "",
+        "Written by: `python -m restorect_jax.evaluate --workdir runs/a`",
+    ]
+
+
+def test_eval_renderer_without_skip_absent_names_the_missing_json(tmp_path):
+    spec = report.EvalTable("model", (report.Axis("x", "absent"),), (report.Axis("c"),))
+    with pytest.raises(report.ReportError, match="absent/results.json"):
+        report.render_eval(spec, tmp_path)
+
+
+def test_bench_distill_renderer_reads_the_models_format(tmp_path):
+    def entry(params: int, flops: float, speed: float, psnr: float) -> dict:
+        return {
+            "params": params,
+            "flops": flops,
+            "images_per_s": speed,
+            "scores": {"CBSD68": {"psnr": psnr, "ssim": 0.75, "images": 68}},
+        }
+
+    payload = {
+        "setting": "restorect overrides: ['loss.flex=0.02']",
+        "datasets": ["CBSD68"],
+        "models": {
+            "teacher": entry(2_000_000, 20e9, 1.0, 29.0),
+            "restorer": entry(1_000_000, 10e9, 2.0, 28.5),
+            "restorect": entry(500_000, 5e9, 4.0, 28.25),
+        },
+        "input_scores": {"CBSD68": {"psnr": 20.5, "ssim": 0.39, "images": 68}},
+        "gap_to_restorer_db": {"restorect": {"CBSD68": -0.25}},
+    }
+    path = tmp_path / "bench_distill.json"
+    path.write_text(json.dumps(payload))
+    lines = report.render_bench_distill(path)
+    assert lines[:-1] == [
+        "| model | params | GFLOPs @256 | images/s @256 | CBSD68 PSNR / SSIM |",
+        "|---|---|---|---|---|",
+        "| teacher (privileged: sees GT) | 2.000M | 20.00 | 1.00 | 29.00 / 0.7500 |",
+        (
+            "| restorer, teacher size (LQ only) | 1.000M (50.0%) | 10.00 (50.0%) | 2.00 (2.0x)"
+            " | 28.50 / 0.7500 |"
+        ),
+        (
+            "| student, `distill=restorect` (λ = 0.02) | 0.500M (25.0%) | 5.00 (25.0%)"
+            " | 4.00 (4.0x) | 28.25 / 0.7500 |"
+        ),
+        "| noisy input |  |  |  | 20.50 / 0.3900 |",
+        "",
+        "Student PSNR minus the LQ-only restorer's (dB): restorect: CBSD68 -0.25.",
+        "",
+    ]
+    assert lines[-1].startswith("Written by: `") and "tools/bench_distill.py" in lines[-1]

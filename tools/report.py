@@ -1,0 +1,490 @@
+"""Renders README.md's results tables from the JSON committed under tools/results/.
+
+    python tools/report.py             # rewrite every table between its markers
+    python tools/report.py --check     # change nothing: print a diff per stale table, exit 1
+
+A table sits between the lines `<!-- report:NAME -->` and `<!-- /report:NAME -->`; NAME picks
+its renderer in `TABLES`, which reads only committed JSON. Under each table is the command that
+writes its JSON ("Written by: ..."): the one the JSON records, else the first command in the
+writing tool's docstring. A marker with no renderer, a marker without its closing pair, or a
+table whose JSON is missing is a one-line error, exit status 2.
+"""
+
+import argparse
+import ast
+import dataclasses
+import difflib
+import json
+import pathlib
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = REPO / "tools" / "results"
+
+_OPEN = re.compile(r"^(?P<indent>[ \t]*)<!-- report:(?P<name>[^ ]+) -->[ \t]*$", re.MULTILINE)
+_COMMAND = re.compile(r"^(\w+=\S+\s+)*(python|bash)\s")
+
+# Decimal places per evaluate metric, as the README prints them.
+METRIC_FORMATS = {
+    "psnr": "{:.2f}",
+    "ssim": "{:.4f}",
+    "ms_ssim": "{:.4f}",
+    "lpips_alex": "{:.4f}",
+    "lpips_vgg": "{:.4f}",
+    "ciede2000": "{:.2f}",
+    "niqe": "{:.2f}",
+    "brisque": "{:.2f}",
+    "piqe": "{:.2f}",
+}
+
+
+class ReportError(Exception):
+    """A one-line error: unknown marker, unclosed marker or missing JSON."""
+
+
+def load_json(path: pathlib.Path) -> Any:
+    """The parsed JSON file at `path`; a ReportError naming it when it is missing."""
+    if not path.is_file():
+        raise ReportError(f"missing JSON {_shown(path)}")
+    return json.loads(path.read_text())
+
+
+def _shown(path: pathlib.Path) -> str:
+    """`path` relative to the repository when it lies inside it."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def docstring_command(tool: pathlib.Path) -> str:
+    """The first shell command in `tool`'s module docstring, continuation lines joined."""
+    docstring = ast.get_docstring(ast.parse(tool.read_text())) or ""
+    lines = iter(docstring.splitlines())
+    for line in lines:
+        if _COMMAND.match(line.strip()):
+            command = line.strip()
+            while command.endswith("\\"):
+                command = command[:-1] + " " + next(lines, "").strip()
+            return " ".join(command.split("#", 1)[0].split())
+    raise ReportError(f"no command in the docstring of {_shown(tool)}")
+
+
+def written_by(commands: Sequence[str]) -> str:
+    """The line under a table naming the command(s) that wrote its JSON, each once."""
+    unique = list(dict.fromkeys(commands))
+    return "Written by: " + "; ".join(f"`{command}`" for command in unique)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A markdown table's lines."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+# --- plan_memory ----------------------------------------------------------------------------------
+
+
+def _plan_row(plan: dict) -> tuple[tuple, list[str]]:
+    """A plan_memory JSON's sort key and table row (its phase that needs the most memory)."""
+    phase = max(plan["phases"].values(), key=lambda p: p["total_bytes"])
+    mesh = plan["mesh"]
+    name = "paper" if plan["overrides"] else pathlib.Path(plan["config"]).stem
+    label = f"{name} ({plan['params'] / 1e6:.2f}M)" + (", FSDP" if plan["shard_params"] else "")
+    key = (name == "paper", mesh["data"] * mesh["model"] > 1, plan["shard_params"])
+    row = [
+        label,
+        f"{mesh['data']}x{mesh['model']}",
+        str(plan["batch_size"]),
+        str(plan["patch_size"]),
+        f"{phase['total_bytes'] / 1e9:.1f}",
+        f"{plan['state_bytes_per_device'] / 1e6:.0f}",
+        f"{phase['flops_per_device'] / 1e9:.0f}",
+    ]
+    return key + (plan["patch_size"], plan["batch_size"]), row
+
+
+def render_plan_memory(paths: Sequence[pathlib.Path]) -> list[str]:
+    """The memory plan table: one row per `tools/plan_memory.py` JSON."""
+    if not paths:
+        raise ReportError(f"missing JSON {_shown(RESULTS / 'plan_memory')}/*.json")
+    rows = sorted(_plan_row(load_json(path)) for path in paths)
+    header = [
+        "teacher (params)",
+        "mesh (data x model)",
+        "batch",
+        "patch",
+        "GB per device",
+        "state MB per device",
+        "GFLOP/step per device",
+    ]
+    command = docstring_command(REPO / "tools" / "plan_memory.py")
+    return markdown_table(header, [row for _, row in rows]) + ["", written_by([command])]
+
+
+# --- GPU lease bench ------------------------------------------------------------------------------
+
+_LEASE_LABELS = {
+    "teacher": "teacher (`{config}`)",
+    "student": "RestoRect student (with the frozen teacher's forward)",
+}
+
+
+def render_gpu_lease(path: pathlib.Path) -> list[str]:
+    """Train-step speed on the GPU lease: the `bench` entries of train_gpu.py's results.json."""
+    rows = []
+    for name, bench in load_json(path)["bench"].items():
+        label = _LEASE_LABELS[name].format(config=pathlib.Path(bench["config"]).stem)
+        rows.append(
+            [
+                label,
+                f"{bench['params']:,}",
+                f"{bench['init_seconds_including_compile']:.1f}",
+                f"{bench['train_step_compile_seconds']:.1f}",
+                f"{bench['model_steps_per_sec']:.2f}",
+                f"{bench['gflop_per_step']:.1f}",
+                f"{bench['achieved_tflops']:.2f}",
+                f"{bench['fraction_of_peak']:.2%}",
+            ]
+        )
+    header = ["model", "params", "init + compile s", "train-step compile s", "steps/s"]
+    header += ["GFLOP/step (XLA)", "TFLOP/s", "of 790 (bf16 peak)"]
+    command = docstring_command(REPO / "tools" / "device" / "train_gpu.py")
+    return markdown_table(header, rows) + ["", written_by([command])]
+
+
+# --- bench_distill --------------------------------------------------------------------------------
+
+
+def _distill_labels(setting: str) -> dict[str, str]:
+    """Row labels of the distillation table; the RestoRect row names its FLEX weight if set."""
+    flex = re.search(r"loss\.flex=([0-9.e-]+)", setting)
+    return {
+        "teacher": "teacher (privileged: sees GT)",
+        "restorer": "restorer, teacher size (LQ only)",
+        "restorect": "student, `distill=restorect`" + (f" (λ = {flex[1]})" if flex else ""),
+        "feature_mse": "student, `distill=feature_mse`",
+        "none": "student, `distill=none`",
+    }
+
+
+def _distill_normalised(report: dict) -> tuple[list[str], dict, dict]:
+    """(datasets, models, input scores) of either bench_distill format.
+
+    The first format has `teacher` and `students` (the input's scores inside each model's);
+    the second has `datasets`, `models` and `input_scores`.
+    """
+    if "models" in report:
+        return report["datasets"], report["models"], report["input_scores"]
+    teacher = report["teacher"]
+    datasets = list(teacher["scores"])
+    inputs = {
+        d: {"psnr": teacher["scores"][d]["psnr_input"], "ssim": teacher["scores"][d]["ssim_input"]}
+        for d in datasets
+    }
+    return datasets, {"teacher": teacher, **report["students"]}, inputs
+
+
+def _distill_row(label: str, entry: dict, teacher: dict, datasets: Sequence[str]) -> list[str]:
+    """One model's row; sizes and speed relative to the teacher's, except for the teacher."""
+    params = f"{entry['params'] / 1e6:.3f}M"
+    flops = f"{entry['flops'] / 1e9:.2f}"
+    speed = f"{entry['images_per_s']:.2f}"
+    if entry is not teacher:
+        params += f" ({entry['params'] / teacher['params']:.1%})"
+        flops += f" ({entry['flops'] / teacher['flops']:.1%})"
+        speed += f" ({entry['images_per_s'] / teacher['images_per_s']:.1f}x)"
+    scores = [
+        f"{entry['scores'][d]['psnr']:.2f} / {entry['scores'][d]['ssim']:.4f}" for d in datasets
+    ]
+    return [label, params, flops, speed] + scores
+
+
+def render_bench_distill(path: pathlib.Path) -> list[str]:
+    """The distillation benchmark table of `tools/bench_distill.py`'s JSON (either format)."""
+    report = load_json(path)
+    datasets, models, inputs = _distill_normalised(report)
+    labels = _distill_labels(report.get("setting", ""))
+    rows = [_distill_row(labels[n], e, models["teacher"], datasets) for n, e in models.items()]
+    rows.append(
+        ["noisy input", "", "", ""]
+        + [f"{inputs[d]['psnr']:.2f} / {inputs[d]['ssim']:.4f}" for d in datasets]
+    )
+    header = ["model", "params", "GFLOPs @256", "images/s @256"]
+    lines = markdown_table(header + [f"{d} PSNR / SSIM" for d in datasets], rows)
+    if "gap_to_restorer_db" in report:
+        gaps = "; ".join(
+            f"{name}: " + ", ".join(f"{d} {gap:+.2f}" for d, gap in by_set.items())
+            for name, by_set in report["gap_to_restorer_db"].items()
+        )
+        lines += ["", f"Student PSNR minus the LQ-only restorer's (dB): {gaps}."]
+    command = docstring_command(REPO / "tools" / "bench_distill.py")
+    return lines + ["", written_by([command])]
+
+
+# --- bench_train ----------------------------------------------------------------------------------
+
+
+def render_bench_train(path: pathlib.Path) -> list[str]:
+    """Compile times and steps/s per config, from `tools/bench_train.py`'s JSON."""
+    rows = []
+    for result in load_json(path)["results"]:
+        pipeline = result.get("pipeline_steps_per_sec")
+        rows.append(
+            [
+                result["config"],
+                f"{result['params']:,}",
+                f"{result['batch_size']} x {result['patch_size']}^2",
+                f"{result['init_seconds_including_compile']:.2f}",
+                f"{result['train_step_compile_seconds']:.2f}",
+                f"{result['model_steps_per_sec']:.2f}",
+                "-" if pipeline is None else f"{pipeline:.2f}",
+            ]
+        )
+    header = ["config", "params", "batch x patch", "init+compile s", "step compile s"]
+    header += ["steps/s (model)", "steps/s (with data)"]
+    command = docstring_command(REPO / "tools" / "bench_train.py")
+    return markdown_table(header, rows) + ["", written_by([command])]
+
+
+# --- evaluate's reports ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Axis:
+    """A row or column of an eval table. A cell takes each field from its row or its column.
+
+    folder: under tools/results/eval/ (its results.json); dataset, sigma: which result of it;
+    metrics: shown in the cell joined by " / "; missing: the cell's text when that folder has no
+    such result (None: an error); bold: the row's cells in bold.
+    """
+
+    label: str
+    folder: str | None = None
+    dataset: str | None = None
+    sigma: int | None = None
+    metrics: tuple[str, ...] = ()
+    missing: str | None = None
+    bold: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalTable:
+    """An eval table: a corner header, rows and columns; skip_absent drops rows whose folder
+    is absent (else an absent folder is an error)."""
+
+    corner: str
+    rows: tuple[Axis, ...]
+    columns: tuple[Axis, ...]
+    skip_absent: bool = False
+
+
+def _eval_cell(report: dict, row: Axis, column: Axis) -> str:
+    """The text of one cell: the metrics of the result that the row and column select."""
+    dataset = column.dataset or row.dataset
+    sigma = column.sigma if column.sigma is not None else row.sigma
+    found = [r for r in report["results"] if r["dataset"] == dataset and r["sigma"] == sigma]
+    if not found:
+        if column.missing is None:
+            raise ReportError(f"{report['model']} has no result for {dataset} sigma {sigma}")
+        return column.missing
+    means = found[0]["means"]
+    text = " / ".join(
+        METRIC_FORMATS.get(m, "{:.4f}").format(means[m]) for m in column.metrics or row.metrics
+    )
+    return f"**{text}**" if row.bold else text
+
+
+def render_eval(spec: EvalTable, eval_root: pathlib.Path) -> list[str]:
+    """An eval table from the `results.json` of `evaluate` in folders under `eval_root`."""
+    rows, commands = [], []
+    for row in spec.rows:
+        folders = [row.folder or column.folder for column in spec.columns]
+        paths = {folder: eval_root / folder / "results.json" for folder in folders}
+        if spec.skip_absent and not all(path.is_file() for path in paths.values()):
+            continue
+        reports = {folder: load_json(path) for folder, path in paths.items()}
+        commands += [report["command"] for report in reports.values()]
+        cells = [_eval_cell(reports[f], row, c) for f, c in zip(folders, spec.columns)]
+        rows.append([row.label] + cells)
+    header = [spec.corner] + [column.label for column in spec.columns]
+    return markdown_table(header, rows) + ["", written_by(commands)]
+
+
+def _sigma25_columns(template: str) -> tuple[Axis, ...]:
+    """PSNR / SSIM columns of CBSD68 and Kodak24 at sigma 25."""
+    return tuple(
+        Axis(template.format(dataset), dataset=dataset, sigma=25, metrics=("psnr", "ssim"))
+        for dataset in ("CBSD68", "Kodak24")
+    )
+
+
+EVAL_DENOISE_SIGMA25 = EvalTable(
+    "model",
+    (
+        Axis("teacher (sees GT: upper reference)", "teacher_denoise"),
+        Axis("restorer, teacher size (LQ only)", "restorer_denoise"),
+        Axis("student, distill=restorect (λ = 0.02)", "student_restorect_loss.flex=0.02"),
+        Axis("student, distill=feature_mse", "student_feature_mse"),
+        Axis("student, distill=none", "student_none"),
+        Axis("noisy input", "input"),
+    ),
+    _sigma25_columns("{} σ=25 PSNR / SSIM"),
+    skip_absent=True,
+)
+
+EVAL_LAMBDA_SWEEP = EvalTable(
+    "student",
+    (
+        Axis("restorect, λ = 0.5 (METHODS' value, the config default)", "student_restorect"),
+        Axis("restorect, λ = 0.02", "student_restorect_loss.flex=0.02"),
+        Axis("feature_mse (weight 0.5)", "student_feature_mse"),
+        Axis("none", "student_none"),
+    ),
+    _sigma25_columns("{}"),
+)
+
+EVAL_DENOISE_BLIND = EvalTable(
+    "set",
+    tuple(
+        Axis(f"{dataset} PSNR / SSIM", dataset=dataset, metrics=("psnr", "ssim"))
+        for dataset in ("CBSD68", "Kodak24")
+    ),
+    tuple(
+        Axis(f"sigma {sigma}", folder="student_denoise_blind", sigma=sigma)
+        for sigma in (15, 25, 50)
+    ),
+)
+
+EVAL_DERAIN = EvalTable(
+    "model",
+    (
+        Axis("rainy input", "input_derain_lowlight"),
+        Axis("teacher (privileged: its priors see GT)", "teacher_derain"),
+        Axis("**bundled student**, 4 Euler steps", "student_derain", bold=True),
+    ),
+    tuple(
+        Axis(label, dataset="Rain100H-heldout", metrics=(metric,))
+        for label, metric in (
+            ("PSNR", "psnr"),
+            ("SSIM", "ssim"),
+            ("LPIPS-Alex", "lpips_alex"),
+            ("CIEDE2000", "ciede2000"),
+        )
+    ),
+)
+
+EVAL_LOWLIGHT = EvalTable(
+    "model",
+    (
+        Axis("dark input", "input_derain_lowlight"),
+        Axis("teacher (privileged)", "teacher_lowlight"),
+        Axis("**bundled student**, 4 Euler steps", "student_lowlight", bold=True),
+    ),
+    (
+        Axis(
+            "CBSD68-lowlight PSNR / SSIM / CIEDE2000",
+            dataset="CBSD68-lowlight",
+            metrics=("psnr", "ssim", "ciede2000"),
+        ),
+    )
+    + tuple(
+        Axis(
+            f"{dataset} NIQE / BRISQUE / PIQE",
+            dataset=dataset,
+            metrics=("niqe", "brisque", "piqe"),
+            missing="- (needs GT)",
+        )
+        for dataset in ("DICM", "LIME")
+    ),
+)
+
+# Marker name -> the table's lines, given the results folder.
+TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
+    "plan_memory": lambda res: render_plan_memory(sorted((res / "plan_memory").glob("*.json"))),
+    "gpu_lease1": lambda res: render_gpu_lease(res / "gpu" / "lease1_results.json"),
+    "bench_distill": lambda res: render_bench_distill(res / "bench_distill_cpu.json"),
+    "bench_train": lambda res: render_bench_train(res / "bench_train_cpu.json"),
+    "eval_denoise_sigma25": lambda res: render_eval(EVAL_DENOISE_SIGMA25, res / "eval"),
+    "eval_lambda_sweep": lambda res: render_eval(EVAL_LAMBDA_SWEEP, res / "eval"),
+    "eval_denoise_blind": lambda res: render_eval(EVAL_DENOISE_BLIND, res / "eval"),
+    "eval_derain": lambda res: render_eval(EVAL_DERAIN, res / "eval"),
+    "eval_lowlight": lambda res: render_eval(EVAL_LOWLIGHT, res / "eval"),
+}
+
+
+# --- README ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """The text between one marker pair: `start`/`end` are offsets into the README."""
+
+    name: str
+    indent: str
+    start: int
+    end: int
+
+
+def find_blocks(text: str) -> list[Block]:
+    """Every marker pair of the README, in order; ReportError for an unknown or unclosed one."""
+    blocks = []
+    for match in _OPEN.finditer(text):
+        name, indent = match["name"], match["indent"]
+        line = text.count("\n", 0, match.start()) + 1
+        if name not in TABLES:
+            raise ReportError(f"line {line}: no renderer for table '{name}'")
+        close = re.compile(rf"^[ \t]*<!-- /report:{re.escape(name)} -->", re.MULTILINE)
+        end = close.search(text, match.end())
+        if end is None:
+            raise ReportError(f"line {line}: table '{name}' has no closing marker")
+        blocks.append(Block(name, indent, match.end() + 1, end.start()))
+    return blocks
+
+
+def render_block(block: Block, results: pathlib.Path) -> str:
+    """The text between a marker pair: a blank line, the table and its command, a blank line."""
+    lines = ["", *TABLES[block.name](results), ""]
+    return "".join((block.indent + line if line else "") + "\n" for line in lines)
+
+
+def refresh(text: str, results: pathlib.Path) -> tuple[str, list[str]]:
+    """The README with every table re-rendered, and a unified diff per table that changed."""
+    pieces, diffs, position = [], [], 0
+    for block in find_blocks(text):
+        old, new = text[block.start : block.end], render_block(block, results)
+        pieces += [text[position : block.start], new]
+        position = block.end
+        if old != new:
+            diff = difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"README table {block.name} (as written)",
+                tofile=f"README table {block.name} (rendered from JSON)",
+            )
+            diffs.append("".join(diff))
+    return "".join(pieces) + text[position:], diffs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Rewrites (or with --check, compares) the README's tables; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
+    parser.add_argument("--readme", type=pathlib.Path, default=REPO / "README.md")
+    args = parser.parse_args(argv)
+    text = args.readme.read_text()
+    try:
+        new_text, diffs = refresh(text, RESULTS)
+    except ReportError as error:
+        print(f"report.py: {args.readme.name}: {error}", file=sys.stderr)
+        return 2
+    if args.check:
+        sys.stdout.write("".join(diffs))
+        return 1 if diffs else 0
+    if new_text != text:
+        args.readme.write_text(new_text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
