@@ -21,6 +21,10 @@ from jax import export
 from restorect_jax.image_ops import pad_to_multiple
 
 
+class ExportedModelError(ValueError):
+    """An exported model or its metadata that cannot be read; the message names the file."""
+
+
 def metadata_path(path: str | pathlib.Path) -> pathlib.Path:
     """The JSON written beside an exported model: `<file>.json`."""
     path = pathlib.Path(path)
@@ -33,10 +37,20 @@ def load_exported(path: str | pathlib.Path) -> Callable[[np.ndarray], np.ndarray
     Sides are padded to the model's stride (`image_ops.pad_to_multiple`), the output cropped back.
     """
     path = pathlib.Path(path)
-    if not path.is_file() or not metadata_path(path).is_file():
-        raise FileNotFoundError(f"{path} and {metadata_path(path)} must both exist")
-    exported = export.deserialize(bytearray(path.read_bytes()))
-    stride = json.loads(metadata_path(path).read_text())["stride"]
+    meta = metadata_path(path)
+    if not path.is_file() or not meta.is_file():
+        raise FileNotFoundError(f"{path} and {meta} must both exist")
+    try:
+        stride = int(json.loads(meta.read_text())["stride"])
+    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+        raise ExportedModelError(f"{meta}: not the metadata export writes ({err!r})") from None
+    try:
+        exported = export.deserialize(bytearray(path.read_bytes()))
+    except Exception as err:  # noqa: BLE001 (a damaged file raises struct, flatbuffer, index errors)
+        raise ExportedModelError(
+            f"{path}: not a model written by restorect_jax.export (empty, truncated or "
+            f"damaged: {type(err).__name__})"
+        ) from None
 
     def restore(images: np.ndarray) -> np.ndarray:
         images = np.asarray(images, np.float32)

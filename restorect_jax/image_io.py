@@ -98,12 +98,15 @@ def _png_bit_depth(path: pathlib.Path) -> int | None:
 
 
 def _read_tiff16(path: pathlib.Path) -> tuple[np.ndarray, bool] | None:
-    """16-bit TIFF pixels and whether the last channel is alpha; None for other depths."""
+    """16-bit TIFF pixels (H, W[, C]) and whether the last channel is alpha; None for other
+    depths. Planar-separate files (stored as C planes) come back channels-last too."""
     with tifffile.TiffFile(path) as tiff:
         page = tiff.pages.first
         if page.bitspersample != 16:
             return None
         array = page.asarray()
+        if array.ndim == 3 and page.planarconfig == tifffile.PLANARCONFIG.SEPARATE:
+            array = np.moveaxis(array, 0, -1)
         has_alpha = bool(page.extrasamples) or (array.ndim == 3 and array.shape[-1] in (2, 4))
     return array, has_alpha
 
@@ -120,6 +123,11 @@ def read_image(path: str | pathlib.Path) -> LoadedImage:
         with Image.open(path) as image:
             image.load()
             file_format = image.format
+            if getattr(image, "n_frames", 1) > 1:
+                raise ImageReadError(
+                    f"image {path}: has {image.n_frames} pages or frames; only single images "
+                    "are restored (split it first)"
+                )
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
             exif = image.getexif()
             if _ORIENTATION_TAG in exif:
@@ -165,8 +173,10 @@ def _decode(
         return array.astype(np.uint16)[..., None], None, 16
     if mode == "F":
         raise ImageReadError(f"image {path}: floating-point images are not supported")
-    if mode in ("LA", "PA") or (mode == "P" and "transparency" in image.info):
-        converted = image.convert("LA" if mode == "LA" else "RGBA")
+    keyed = "transparency" in image.info  # a tRNS colour key (or a palette's alpha)
+    if mode in ("LA", "PA") or (mode in ("P", "RGB", "L") and keyed):
+        # A colour key becomes an alpha channel, so the transparency is kept on writing.
+        converted = image.convert("LA" if mode in ("LA", "L") else "RGBA")
     elif mode in ("RGBA", "RGBa"):
         converted = image.convert("RGBA")
     elif mode in ("L", "1"):
@@ -188,18 +198,26 @@ def write_image(path: str | pathlib.Path, pixels: np.ndarray, like: LoadedImage)
     colour = np.round(np.clip(pixels, 0.0, 1.0) * scale).astype(dtype)
     array = colour if like.alpha is None else np.concatenate([colour, like.alpha[..., None]], -1)
     partial = path.with_name(path.name + ".partial")
-    if like.bit_depth == 16:
-        _write16(partial, array, like)
-    else:
-        squeezed = array[..., 0] if array.shape[-1] == 1 else array
-        options = {"icc_profile": like.icc_profile, "exif": like.exif}
-        if like.format == "JPEG":
-            options["quality"] = 95  # JPEG has no lossless mode.
-        if like.format == "WEBP":
-            options["lossless"] = True  # Restored pixels are not compressed away again.
-        options = {key: value for key, value in options.items() if value is not None}
-        Image.fromarray(squeezed).save(partial, format=like.format, **options)
-    partial.replace(path)
+    try:
+        if like.bit_depth == 16:
+            _write16(partial, array, like)
+        else:
+            _write8(partial, array, like)
+        partial.replace(path)
+    except BaseException:  # an error or Ctrl-C: leave no partial file behind
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _write8(path: pathlib.Path, array: np.ndarray, like: LoadedImage) -> None:
+    squeezed = array[..., 0] if array.shape[-1] == 1 else array
+    options = {"icc_profile": like.icc_profile, "exif": like.exif}
+    if like.format == "JPEG":
+        options["quality"] = 95  # JPEG has no lossless mode.
+    if like.format == "WEBP":
+        options["lossless"] = True  # Restored pixels are not compressed away again.
+    options = {key: value for key, value in options.items() if value is not None}
+    Image.fromarray(squeezed).save(path, format=like.format, **options)
 
 
 def _write16(path: pathlib.Path, array: np.ndarray, like: LoadedImage) -> None:

@@ -7,18 +7,27 @@ Multi-process jobs (TPU pods, multi-node GPU) run the same command on every proc
 `--distributed`, which calls `jax.distributed.initialize()` first. On TPU pods, SLURM and Open
 MPI it finds the coordinator, the process count and this process's id by itself; elsewhere pass
 `--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (I = 0 on HOST).
+
+A mistake in the request (a bad or unknown config key, a missing data folder, a workdir that
+cannot be written) is one line on stderr and exit status 2; `RESTORECT_DEBUG=1` shows the
+traceback instead.
 """
 
+import difflib
 import os
+import pathlib
 import re
 import sys
+import tempfile
 import threading
 
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from restorect_jax import train
+from restorect_jax import config_lib, train
+
+DEBUG_ENV = "RESTORECT_DEBUG"
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
@@ -102,6 +111,70 @@ def initialize_distributed(
         connected.set()
 
 
+def check_workdir(workdir: pathlib.Path) -> None:
+    """Raises NotADirectoryError / PermissionError naming --workdir unless it can be written."""
+    if workdir.exists() and not workdir.is_dir():
+        raise NotADirectoryError(f"--workdir {workdir}: is a file, not a folder")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=workdir):
+            pass
+    except OSError as err:
+        raise PermissionError(f"--workdir {workdir}: cannot write there ({err.strerror})") from None
+
+
+def _flag_value(argv: list[str], name: str) -> str | None:
+    """The value of `--name=V` or `--name V` in argv, or None."""
+    for index, arg in enumerate(argv):
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{name}" and index + 1 < len(argv):
+            return argv[index + 1]
+    return None
+
+
+def check_command_line(argv: list[str]) -> str | None:
+    """The one-line error of a --config that cannot load or an override key it lacks, or None.
+
+    Runs before absl parses the flags (whose errors are tracebacks). A config file outside the
+    checkout that imports `configs.*` gets its checkout's root on `sys.path`.
+    """
+    path = _flag_value(argv, "config")
+    if path is None:
+        return None
+    file = pathlib.Path(path.partition(".py:")[0] + (".py" if ".py:" in path else ""))
+    if (file.resolve().parent / "__init__.py").is_file():
+        sys.path.insert(0, str(file.resolve().parent.parent))
+    try:
+        config = config_lib.load_config_file(path)
+    except Exception as error:  # noqa: BLE001 (any failure of the user's config file)
+        return f"--config {path}: {type(error).__name__}: {error}"
+    for arg in argv:
+        if not arg.startswith("--config."):
+            continue
+        key = arg.removeprefix("--config.").partition("=")[0]
+        if not _has(config, key):
+            return f"--config.{key}: config.{key} does not exist in {path}{_suggest(config, key)}"
+    return None
+
+
+def _has(config, key: str) -> bool:
+    try:
+        config_lib.lookup(config, key)
+    except ValueError:
+        return False
+    return True
+
+
+def _suggest(config, key: str) -> str:
+    """ "; did you mean ...?" with the closest existing keys beside `key`, or ""."""
+    parent, _, leaf = key.rpartition(".")
+    node = config_lib.lookup(config, parent) if parent and _has(config, parent) else config
+    prefix = f"{parent}." if node is not config else ""
+    close = difflib.get_close_matches(leaf, [str(name) for name in node], n=3)
+    return f"; did you mean {', '.join(prefix + name for name in close)}?" if close else ""
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -123,14 +196,27 @@ def main(argv: list[str]) -> None:
     logging.info(
         "JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
-    if _COMPILE_ONLY.value:
-        train.compile_programs(flags.FLAGS.config)
-        return
-    result = train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+    config = flags.FLAGS.config
+    try:
+        config_lib.validate(config)
+        if _COMPILE_ONLY.value:
+            train.compile_programs(config)
+            return
+        check_workdir(pathlib.Path(_WORKDIR.value))
+        result = train.train_and_evaluate(config, _WORKDIR.value)
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     if result["preempted"]:
         # 128 + SIGTERM, as if the signal had ended the process: schedulers see an unfinished job.
         raise SystemExit(143)
 
 
 if __name__ == "__main__":
+    _error = None if os.environ.get(DEBUG_ENV) else check_command_line(sys.argv[1:])
+    if _error:
+        print(f"error: {_error}", file=sys.stderr)
+        raise SystemExit(2)
     app.run(main)

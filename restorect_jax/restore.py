@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import sys
+import tempfile
 from collections.abc import Iterator
 
 import numpy as np
@@ -61,14 +62,79 @@ def collect_inputs(paths: list[str]) -> tuple[list[pathlib.Path], list[str]]:
     return files, errors
 
 
-def output_path(source: pathlib.Path, output_dir: pathlib.Path) -> pathlib.Path:
-    return output_dir / source.name
+@dataclasses.dataclass
+class Job:
+    """One input and where its restoration goes; `error` set when it must not be written."""
+
+    source: pathlib.Path
+    target: pathlib.Path | None
+    error: str | None = None
+
+
+def _free_name(wanted: pathlib.Path, taken: set[pathlib.Path]) -> pathlib.Path:
+    """`wanted`, or `<stem>_2<suffix>`, `_3`, ... : the first name not in `taken`."""
+    candidate, index = wanted, 1
+    while candidate.resolve() in taken:
+        index += 1
+        candidate = wanted.with_name(f"{wanted.stem}_{index}{wanted.suffix}")
+    return candidate
+
+
+def plan_outputs(files: list[pathlib.Path], output_dir: pathlib.Path, overwrite: bool) -> list[Job]:
+    """Each input's output path under `output_dir`, unique, and never another input's file.
+
+    An output keeps its input's name; a name already used by an earlier output or held by any
+    input (other than the file itself) gets a `_2`, `_3`, ... suffix. An output that would
+    replace its own input is refused unless `overwrite`.
+    """
+    inputs = {source.resolve() for source in files}
+    taken: set[pathlib.Path] = set()
+    jobs = []
+    for source in files:
+        wanted = output_dir / source.name
+        if wanted.resolve() == source.resolve():
+            if not overwrite:
+                jobs.append(
+                    Job(source, None, f"{source}: the output would overwrite it (pass --overwrite)")
+                )
+                continue
+            if wanted.resolve() not in taken:
+                taken.add(wanted.resolve())
+                jobs.append(Job(source, wanted))
+                continue
+        target = _free_name(wanted, taken | (inputs - {source.resolve()}))
+        taken.add(target.resolve())
+        jobs.append(Job(source, target))
+    return jobs
+
+
+def check_output_dir(output_dir: pathlib.Path) -> None:
+    """Raises RestoreError unless `output_dir` is (or can become) a writable folder."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise RestoreError(f"--output {output_dir}: is a file, not a folder")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as err:
+        raise RestoreError(f"--output {output_dir}: cannot write there ({err.strerror})") from None
+
+
+def check_tiling(tile: int, overlap: int, stride: int) -> None:
+    """Raises RestoreError naming --tile / --overlap when they cannot tile an image."""
+    if overlap < 0:
+        raise RestoreError(f"--overlap {overlap}: must be >= 0")
+    if tile <= 0 or tile % stride:
+        raise RestoreError(f"--tile {tile}: must be a positive multiple of {stride}")
+    if tile <= 2 * overlap:
+        raise RestoreError(f"--tile {tile}: must be more than twice --overlap {overlap}")
 
 
 @dataclasses.dataclass
 class Outcome:
     source: pathlib.Path
     error: str | None = None
+    target: pathlib.Path | None = None
 
 
 def restore_files(
@@ -81,31 +147,33 @@ def restore_files(
     overlap: int,
     overwrite: bool,
 ) -> Iterator[Outcome]:
-    """Restores each file into `output_dir`, yielding an outcome per file (errors included)."""
-    if tile % model.stride or tile <= 2 * overlap:
-        raise RestoreError(
-            f"--tile {tile} must be a multiple of {model.stride} and more than twice --overlap"
-        )
+    """Restores each file into `output_dir`, yielding an outcome per file (errors included).
+
+    A file that fails (unreadable, an unsupported layout, a failed write) gets its error and
+    the others still get done.
+    """
+    check_tiling(tile, overlap, model.stride)
     if model.needs_ground_truth:
         raise RestoreError(f"{model.name} reads the ground truth; use a model that does not")
+    check_output_dir(output_dir)
 
     def predict(batch: np.ndarray) -> np.ndarray:
         return model.predict(np.clip(batch, 0.0, 1.0), sampler=sampler)
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for source in tqdm.tqdm(files, desc="restore", unit="img"):
-        target = output_path(source, output_dir)
-        if target.resolve() == source.resolve() and not overwrite:
-            yield Outcome(source, f"{source}: the output would overwrite it (pass --overwrite)")
+    for job in tqdm.tqdm(plan_outputs(files, output_dir, overwrite), desc="restore", unit="img"):
+        if job.error:
+            yield Outcome(job.source, job.error)
             continue
         try:
-            image = image_io.read_image(source)
+            image = image_io.read_image(job.source)
+            restored = restore_pixels(image.pixels, predict, model.stride, tile, overlap)
+            image_io.write_image(job.target, restored, image)
         except image_io.ImageReadError as err:
-            yield Outcome(source, str(err))
-            continue
-        restored = restore_pixels(image.pixels, predict, model.stride, tile, overlap)
-        image_io.write_image(target, restored, image)
-        yield Outcome(source)
+            yield Outcome(job.source, str(err))
+        except (OSError, ValueError) as err:
+            yield Outcome(job.source, f"{job.source}: {err}")
+        else:
+            yield Outcome(job.source, target=job.target)
 
 
 def load_model(task: str | None, workdir: str | None, bundle: str | None) -> inference.LoadedModel:
@@ -117,6 +185,7 @@ def load_model(task: str | None, workdir: str | None, bundle: str | None) -> inf
 
 def main(argv: list[str]) -> None:
     inputs = argv[1:]
+    files, done = [], []
     try:
         if not inputs:
             raise RestoreError("name at least one input file or folder")
@@ -139,15 +208,23 @@ def main(argv: list[str]) -> None:
             overlap=_OVERLAP.value,
             overwrite=_OVERWRITE.value,
         )
-        outcomes = list(outcomes)
+        for outcome in outcomes:
+            if outcome.error:
+                errors.append(outcome.error)
+            else:
+                done.append(outcome)
     except RestoreError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    errors += [outcome.error for outcome in outcomes if outcome.error]
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: restored {len(done)} of {len(files)} images", file=sys.stderr)
+        raise SystemExit(130) from None
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
-    done = sum(1 for outcome in outcomes if outcome.error is None)
-    print(f"restored {done} of {len(files)} images into {_OUTPUT.value}")
+    for outcome in done:
+        if outcome.target.name != outcome.source.name:
+            print(f"{outcome.source} -> {outcome.target} (the name was taken)")
+    print(f"restored {len(done)} of {len(files)} images into {_OUTPUT.value}")
     if errors:
         raise SystemExit(1)
 

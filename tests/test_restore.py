@@ -1,7 +1,9 @@
 """Photo I/O, tiled restoration and `python -m restorect_jax.restore`."""
 
 import importlib.resources
+import os
 import pathlib
+import re
 
 import numpy as np
 import png
@@ -225,3 +227,130 @@ def test_bad_sampler_flags_are_refused_before_any_image(tmp_path, flags, message
     result = _restore_cli(["--task=denoise", *flags, str(photo), f"--output={tmp_path / 'out'}"])
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+# --- bad input: nothing lost, one line per problem ---------------------------------------------
+
+
+def _photo(path: pathlib.Path, shape=(24, 32, 3)) -> pathlib.Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(_smooth(shape)).save(path)
+    return path
+
+
+def test_outputs_never_replace_another_input_and_never_collide(tmp_path):
+    from restorect_jax import restore
+
+    a, b = _photo(tmp_path / "a" / "x.png"), _photo(tmp_path / "b" / "x.png")
+    c = _photo(tmp_path / "c" / "x.png")
+    jobs = restore.plan_outputs([a, b, c], tmp_path / "b", overwrite=False)
+    # a's output may not take b/x.png (an input); b's own would replace itself: refused.
+    assert jobs[0].target == tmp_path / "b" / "x_2.png" and jobs[0].error is None
+    assert jobs[1].target is None and "--overwrite" in jobs[1].error
+    assert jobs[2].target == tmp_path / "b" / "x_3.png"
+    with_overwrite = restore.plan_outputs([a, b], tmp_path / "b", overwrite=True)
+    assert [j.target for j in with_overwrite] == [tmp_path / "b" / "x_2.png", b]
+    out = restore.plan_outputs([a, b, c], tmp_path / "out", overwrite=False)
+    assert [j.target.name for j in out] == ["x.png", "x_2.png", "x_3.png"]
+
+
+def test_cli_keeps_every_input_and_names_renamed_outputs(tmp_path):
+    a, b = _photo(tmp_path / "a" / "x.png"), _photo(tmp_path / "b" / "x.png")
+    before = b.read_bytes()
+    result = _restore_cli(["--task=denoise", str(a), str(b), f"--output={tmp_path / 'b'}"])
+    assert result.returncode == 1, result.stderr
+    assert b.read_bytes() == before  # the input is untouched
+    assert "x.png: the output would overwrite it" in result.stderr
+    assert f"{a} -> {tmp_path / 'b' / 'x_2.png'}" in result.stdout
+    assert "restored 1 of 2" in result.stdout and (tmp_path / "b" / "x_2.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--overlap=-8"], "--overlap -8: must be >= 0"),
+        (["--tile=20"], "--tile 20: must be a positive multiple of 8"),
+        (["--tile=64", "--overlap=32"], "more than twice --overlap 32"),
+    ],
+)
+def test_bad_tiling_is_refused(tmp_path, flags, message):
+    photo = _photo(tmp_path / "p.png")
+    result = _restore_cli(["--task=denoise", *flags, str(photo), f"--output={tmp_path / 'o'}"])
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_output_that_is_a_file_or_read_only_is_refused_before_any_work(tmp_path):
+    photo = _photo(tmp_path / "p.png")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    result = _restore_cli(["--task=denoise", str(photo), f"--output={blocker}"])
+    assert result.returncode == 2 and "is a file, not a folder" in result.stderr
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions: nothing to check here
+            pytest.skip("running as root: a read-only folder is writable")
+        result = _restore_cli(["--task=denoise", str(photo), f"--output={locked}"])
+        assert result.returncode == 2 and "cannot write there" in result.stderr
+    finally:
+        locked.chmod(0o700)
+
+
+def test_multipage_tiff_is_an_error_and_planar_16_bit_tiff_is_read(tmp_path):
+    pages = _smooth((2, 16, 16, 3))
+    tifffile.imwrite(tmp_path / "pages.tif", pages, photometric="rgb")
+    with pytest.raises(image_io.ImageReadError, match="2 pages"):
+        image_io.read_image(tmp_path / "pages.tif")
+    rgb16 = _smooth((3, 20, 24), np.uint16)  # channels first: planar-separate
+    tifffile.imwrite(tmp_path / "planar.tif", rgb16, photometric="rgb", planarconfig="separate")
+    image = image_io.read_image(tmp_path / "planar.tif")
+    assert image.pixels.shape == (20, 24, 3) and image.bit_depth == 16
+    np.testing.assert_array_equal(
+        np.round(image.pixels * 65535).astype(np.uint16), np.moveaxis(rgb16, 0, -1)
+    )
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_png_transparency_key_is_kept_as_alpha(tmp_path, mode):
+    pixels = _smooth((12, 14, 3) if mode == "RGB" else (12, 14))
+    key = tuple(int(v) for v in pixels[0, 0]) if mode == "RGB" else int(pixels[0, 0])
+    Image.fromarray(pixels, mode).save(tmp_path / "keyed.png", transparency=key)
+    image = image_io.read_image(tmp_path / "keyed.png")
+    assert image.alpha is not None and image.alpha[0, 0] == 0 and image.alpha.max() == 255
+    image_io.write_image(tmp_path / "out.png", image.pixels, image)
+    written = np.asarray(Image.open(tmp_path / "out.png"))
+    np.testing.assert_array_equal(written[..., -1], image.alpha)
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    image = image_io.read_image(_photo(tmp_path / "p.png"))
+
+    def interrupted(*args, **kwargs):
+        (tmp_path / "out.png.partial").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_io, "_write8", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        image_io.write_image(tmp_path / "out.png", image.pixels, image)
+    assert not list(tmp_path.glob("out.png*"))
+
+
+@pytest.mark.parametrize(
+    "damage", [b"", b"not a model", None], ids=["empty", "garbage", "truncated"]
+)
+def test_damaged_exported_model_names_the_file(tmp_path, damage):
+    model = tmp_path / "model.stablehlo"
+    if damage is None:
+        result = run_module("restorect_jax.export", ["--task=denoise", f"--output={model}"])
+        assert result.returncode == 0, result.stderr[-1000:]
+        model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    else:
+        model.write_bytes(damage)
+        exported.metadata_path(model).write_text('{"stride": 8}')
+    with pytest.raises(exported.ExportedModelError, match=re.escape(str(model))):
+        exported.load_exported(model)
+    exported.metadata_path(model).write_text("{broken")
+    with pytest.raises(exported.ExportedModelError, match=re.escape(str(model) + ".json")):
+        exported.load_exported(model)

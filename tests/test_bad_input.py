@@ -1,0 +1,76 @@
+"""A user's mistakes on `python -m restorect_jax.main`: one line naming the key or path, exit 2."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from conftest import run_module
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SMOKE = str(REPO / "configs" / "smoke.py")
+
+
+def _main(args: list[str], cwd: pathlib.Path | None = None) -> subprocess.CompletedProcess:
+    if cwd is None:
+        return run_module("restorect_jax.main", args)
+    return subprocess.run(
+        [sys.executable, "-m", "restorect_jax.main", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        # No PYTHONPATH: the installed package only, as a user outside the checkout has it.
+        env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def _assert_one_line(result: subprocess.CompletedProcess, *parts: str) -> None:
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    for part in parts:
+        assert part in errors[0], errors[0]
+
+
+@pytest.mark.parametrize(
+    "override, parts",
+    [
+        ("--config.train.num_step=5", ["config.train.num_step does not exist", "train.num_steps"]),
+        ("--config.bogus_key=1", ["config.bogus_key does not exist"]),
+        ("--config.train.num_steps=-5", ["config.train.num_steps=-5: must be a positive"]),
+        ("--config.data.patch_size=20", ["config.data.patch_size=20"]),
+    ],
+)
+def test_config_mistakes_are_one_line(tmp_path, override, parts):
+    _assert_one_line(_main([f"--config={SMOKE}", f"--workdir={tmp_path / 'w'}", override]), *parts)
+
+
+def test_workdir_that_is_a_file_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _assert_one_line(_main([f"--config={SMOKE}", f"--workdir={blocker}"]), "is a file")
+
+
+def test_missing_data_root_is_one_line(tmp_path):
+    result = _main(
+        [
+            f"--config={SMOKE}",
+            f"--workdir={tmp_path / 'w'}",
+            "--config.data.source=folder",
+            f"--config.data.root={tmp_path / 'nowhere'}",
+            "--config.data.train_dir=train",
+            "--config.data.val_dir=val",
+        ]
+    )
+    _assert_one_line(result, str(tmp_path / "nowhere"), "does not exist")
+
+
+def test_config_path_from_outside_the_checkout_loads(tmp_path):
+    """An absolute --config from another folder still imports `configs.*` (no ModuleNotFound)."""
+    result = _main(
+        [f"--config={SMOKE}", f"--workdir={tmp_path / 'w'}", "--config.train.num_steps=-1"],
+        cwd=tmp_path,
+    )
+    _assert_one_line(result, "config.train.num_steps=-1")
