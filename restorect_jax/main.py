@@ -18,14 +18,13 @@ import os
 import pathlib
 import re
 import sys
-import tempfile
 import threading
 
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from restorect_jax import config_lib, train
+from restorect_jax import config_lib, train, writers
 
 DEBUG_ENV = "RESTORECT_DEBUG"
 
@@ -111,18 +110,6 @@ def initialize_distributed(
         connected.set()
 
 
-def check_workdir(workdir: pathlib.Path) -> None:
-    """Raises NotADirectoryError / PermissionError naming --workdir unless it can be written."""
-    if workdir.exists() and not workdir.is_dir():
-        raise NotADirectoryError(f"--workdir {workdir}: is a file, not a folder")
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=workdir):
-            pass
-    except OSError as err:
-        raise PermissionError(f"--workdir {workdir}: cannot write there ({err.strerror})") from None
-
-
 def _flag_value(argv: list[str], name: str) -> str | None:
     """The value of `--name=V` or `--name V` in argv, or None."""
     for index, arg in enumerate(argv):
@@ -202,9 +189,9 @@ def main(argv: list[str]) -> None:
         if _COMPILE_ONLY.value:
             train.compile_programs(config)
             return
-        check_workdir(pathlib.Path(_WORKDIR.value))
+        writers.ensure_writable_folder(pathlib.Path(_WORKDIR.value), "--workdir")
         result = train.train_and_evaluate(config, _WORKDIR.value)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
+    except (ValueError, FileNotFoundError) as error:
         if os.environ.get(DEBUG_ENV):
             raise
         print(f"error: {error}", file=sys.stderr)

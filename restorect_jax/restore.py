@@ -16,14 +16,13 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import sys
-import tempfile
 from collections.abc import Iterator
 
 import numpy as np
 import tqdm
 from absl import app, flags
 
-from restorect_jax import flow, image_io, inference
+from restorect_jax import flow, image_io, inference, writers
 from restorect_jax.tiling import restore_pixels
 
 _TASK = flags.DEFINE_enum("task", None, inference.TASKS, "shipped model to use")
@@ -108,18 +107,6 @@ def plan_outputs(files: list[pathlib.Path], output_dir: pathlib.Path, overwrite:
     return jobs
 
 
-def check_output_dir(output_dir: pathlib.Path) -> None:
-    """Raises RestoreError unless `output_dir` is (or can become) a writable folder."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise RestoreError(f"--output {output_dir}: is a file, not a folder")
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
-    except OSError as err:
-        raise RestoreError(f"--output {output_dir}: cannot write there ({err.strerror})") from None
-
-
 def check_tiling(tile: int, overlap: int, stride: int) -> None:
     """Raises RestoreError naming --tile / --overlap when they cannot tile an image."""
     if overlap < 0:
@@ -155,7 +142,10 @@ def restore_files(
     check_tiling(tile, overlap, model.stride)
     if model.needs_ground_truth:
         raise RestoreError(f"{model.name} reads the ground truth; use a model that does not")
-    check_output_dir(output_dir)
+    try:
+        writers.ensure_writable_folder(output_dir, "--output")
+    except writers.FolderError as err:
+        raise RestoreError(str(err)) from None
 
     def predict(batch: np.ndarray) -> np.ndarray:
         return model.predict(np.clip(batch, 0.0, 1.0), sampler=sampler)

@@ -7,6 +7,7 @@ Only process 0 writes.
 import json
 import logging
 import pathlib
+import tempfile
 from collections.abc import Mapping
 
 import jax
@@ -85,3 +86,23 @@ def save_png(path: str | pathlib.Path, image: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
     logging.info("Wrote %s", path)
+
+
+class FolderError(ValueError):
+    """An output folder that cannot be used; the message names the flag and the path."""
+
+
+def ensure_writable_folder(folder: pathlib.Path, flag: str) -> None:
+    """Creates `folder` if needed and checks a file can be written in it.
+
+    Raises FolderError (`<flag> <folder>: ...`) for a path that is a file or cannot be written,
+    before any work is done.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise FolderError(f"{flag} {folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise FolderError(f"{flag} {folder}: cannot write there ({err.strerror})") from None
