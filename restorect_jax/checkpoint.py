@@ -3,6 +3,7 @@
 import json
 import logging
 import pathlib
+import shutil
 from typing import Any
 
 import jax
@@ -69,6 +70,42 @@ class Checkpointer:
         )
         return restored["copies"]
 
+    def restore_newest(
+        self, abstract_state: Any, abstract_copies: Any = None
+    ) -> tuple[int, Any, dict, Any] | None:
+        """(step, state, data state, copies) of the newest checkpoint that restores, or None.
+
+        A checkpoint that fails to restore (a truncated or missing file) is moved to
+        `<directory>_damaged/<step>` with a warning, never deleted, and the next older one is
+        tried; the run then resumes from there and writes its later steps afresh.
+        """
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                state, data_state = self.restore(step, abstract_state)
+                copies = (
+                    None if abstract_copies is None else self.restore_copies(step, abstract_copies)
+                )
+            except Exception as err:  # noqa: BLE001 (Orbax raises many types for a damaged file)
+                self._set_aside(step, err)
+                continue
+            return step, state, data_state, copies
+        return None
+
+    def _set_aside(self, step: int, err: Exception) -> None:
+        damaged = self.directory.with_name(self.directory.name + "_damaged") / str(step)
+        why = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        logging.warning(
+            "Checkpoint step %d in %s cannot be restored (%s): moved to %s; trying an older one.",
+            step,
+            self.directory,
+            why,
+            damaged,
+        )
+        if jax.process_index() == 0:
+            damaged.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.directory / str(step)), damaged)
+        self._manager.reload()
+
     def wait(self) -> None:
         """Blocks until background writes have finished."""
         self._manager.wait_until_finished()
@@ -119,7 +156,8 @@ def load_state(
 
     Works whatever mesh wrote the checkpoint: every array is restored onto one local device.
     Returns `(step, state)` where state has the keys of `train.TrainState` (`params`,
-    `ema_params`, ...). `step=None` takes the newest checkpoint. `item="copies"` reads a
+    `ema_params`, ...). `step=None` takes the newest checkpoint that restores: a damaged newer
+    one (a truncated file) is skipped with a warning and left on disk. `item="copies"` reads a
     method's frozen copies instead.
     """
     directory = pathlib.Path(directory).absolute()
@@ -135,18 +173,38 @@ def load_state(
         options=ocp.CheckpointManagerOptions(read_only=True),
         item_handlers=handlers,
     ) as manager:
-        step = manager.latest_step() if step is None else step
-        if step is None:
+        candidates = sorted(manager.all_steps(), reverse=True) if step is None else [step]
+        if not candidates:
             raise FileNotFoundError(f"No checkpoint in {directory}")
-        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        abstract = jax.tree.map(
-            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
-            manager.item_metadata(step)[item],
-        )
-        restored = manager.restore(
-            step, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(abstract)})
-        )
-    return step, jax.device_get(restored[item])
+        for candidate in candidates[:-1]:
+            try:
+                return candidate, _read_item(manager, candidate, item)
+            except Exception:  # noqa: BLE001 (Orbax raises many types for a damaged file)
+                logging.warning(
+                    "Checkpoint step %d in %s cannot be restored; using an older one.",
+                    candidate,
+                    directory,
+                )
+        try:
+            return candidates[-1], _read_item(manager, candidates[-1], item)
+        except Exception as err:
+            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise FileNotFoundError(
+                f"checkpoint step {candidates[-1]} in {directory} cannot be restored: {first_line}"
+            ) from err
+
+
+def _read_item(manager: ocp.CheckpointManager, step: int, item: str) -> Any:
+    """One item of one step as numpy arrays on this host (whatever mesh wrote it)."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+        manager.item_metadata(step)[item],
+    )
+    restored = manager.restore(
+        step, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(abstract)})
+    )
+    return jax.device_get(restored[item])
 
 
 def abstract_with_shardings(abstract_tree: Any, shardings: Any) -> Any:

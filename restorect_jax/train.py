@@ -384,7 +384,8 @@ class FrozenCopies:
     """
 
     def __init__(self, method: methods.Method, state: TrainState, sharding: Any):
-        """`sharding`: where the copies live (replicated, as the step's frozen inputs)."""
+        """`state`: the train state or its abstract shapes; `sharding`: where the copies live
+        (replicated, as the step's frozen inputs)."""
         self.method = method
         self.every = method.frozen_copies()
         self.values: dict[str, Any] = {}
@@ -574,13 +575,17 @@ def train_and_evaluate(
         async_save=train_config.async_checkpointing,
     )
     _prepare_data_once(config.data)
-    latest = checkpointer.latest_step()
+    copies = FrozenCopies(method, steps.abstract_state, replicated)
+    restored = checkpointer.restore_newest(
+        checkpoint_lib.abstract_with_shardings(steps.abstract_state, state_sharding),
+        copies.abstract() if copies.every else None,
+    )
+    latest = None if restored is None else restored[0]
     stage = schedule.stage_at(latest or 0)
     train_iter = schedule.iterator(stage)
-    if latest is not None:
-        state, data_state = checkpointer.restore(
-            latest, checkpoint_lib.abstract_with_shardings(steps.abstract_state, state_sharding)
-        )
+    if restored is not None:
+        latest, state, data_state, copies.values = restored
+        copies.values = copies.values or {}
         train_iter.set_state(data_state)
         logging.info(
             "Resumed from step %d in %s (process %d data position %s)",
@@ -592,9 +597,6 @@ def train_and_evaluate(
     else:
         state = steps.init(jax.random.PRNGKey(config.seed), example)
     frozen = jax.device_put(method.frozen_params(), replicated)
-    copies = FrozenCopies(method, state, replicated)
-    if latest is not None and copies.every:
-        copies.values = checkpointer.restore_copies(latest, copies.abstract())
 
     step_fn = steps.train_step
     predict_fn = jax.jit(method.predict)

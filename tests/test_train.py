@@ -352,3 +352,31 @@ def test_frozen_copies_equal_the_state_at_each_refresh_and_resume_exactly(tmp_pa
         _, a = checkpoint_lib.load_state(straight / "checkpoints", item=item)
         _, b = checkpoint_lib.load_state(resumed / "checkpoints", item=item)
         jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def _truncate_data_files(folder: pathlib.Path) -> None:
+    """Cuts every array data file of a checkpoint step to a third (a disk-full or killed copy)."""
+    for path in folder.rglob("*"):
+        if path.is_file() and path.parent.name == "d":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+
+
+def test_damaged_newest_checkpoint_falls_back_and_is_kept(tmp_path, caplog):
+    config = _smoke_config(tmp_path)
+    config.train.eval_every = 0
+    run = tmp_path / "run"
+    train.train_and_evaluate(config, run)  # checkpoints at steps 3 and 6
+    _, good = checkpoint_lib.load_state(run / "checkpoints")
+    _truncate_data_files(run / "checkpoints" / "6")
+
+    step, _ = checkpoint_lib.load_state(run / "checkpoints")  # what evaluate and restore read
+    assert step == 3 and "step 6" in caplog.text
+    with pytest.raises(FileNotFoundError, match="checkpoint step 6 .* cannot be restored"):
+        checkpoint_lib.load_state(run / "checkpoints", 6)
+
+    result = train.train_and_evaluate(config, run)  # resumes from 3, writes 6 again
+    assert result["step"] == 6
+    assert (run / "checkpoints_damaged" / "6").is_dir()  # set aside, not deleted
+    step, again = checkpoint_lib.load_state(run / "checkpoints")
+    assert step == 6
+    jax.tree.map(np.testing.assert_array_equal, again["params"], good["params"])
