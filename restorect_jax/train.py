@@ -8,6 +8,7 @@ resumes from the newest checkpoint. A non-finite loss or gradient leaves the sta
 stops the run with an error; the checkpoints on disk stay the last good ones.
 """
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -555,6 +556,16 @@ def train_and_evaluate(
     _setup_compilation_cache(config)
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    # One run per workdir: process 0 holds the lock (a killed run's lock dies with it).
+    lock = writers.workdir_lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+    with lock:
+        return _train_in_workdir(config, workdir, stop_at)
+
+
+def _train_in_workdir(
+    config: ml_collections.ConfigDict, workdir: pathlib.Path, stop_at: int | None
+) -> dict[str, float]:
+    """`train_and_evaluate` once its workdir is locked."""
     if jax.process_index() == 0:
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
     train_config = config.train

@@ -4,11 +4,14 @@
 Only process 0 writes.
 """
 
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import pathlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import jax
 import numpy as np
@@ -106,3 +109,36 @@ def ensure_writable_folder(folder: pathlib.Path, flag: str) -> None:
             pass
     except OSError as err:
         raise FolderError(f"{flag} {folder}: cannot write there ({err.strerror})") from None
+
+
+class WorkdirInUseError(ValueError):
+    """Another live process trains in the same workdir."""
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: pathlib.Path) -> Iterator[None]:
+    """Holds an exclusive lock on `<workdir>/.lock` (its PID inside) for the enclosed run.
+
+    `flock` locks end with the process that holds them, so a run killed with -9 leaves no
+    stale lock behind. Raises WorkdirInUseError naming the holder when the lock is taken.
+    """
+    file = (workdir / ".lock").open("a+")
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.seek(0)
+        holder = file.read().strip() or "unknown"
+        file.close()
+        raise WorkdirInUseError(
+            f"workdir {workdir} is in use by process {holder}; wait for it to end or pass "
+            "another --workdir"
+        ) from None
+    try:
+        file.seek(0)
+        file.truncate()
+        file.write(str(os.getpid()))
+        file.flush()
+        yield
+    finally:
+        fcntl.flock(file, fcntl.LOCK_UN)
+        file.close()

@@ -380,3 +380,30 @@ def test_damaged_newest_checkpoint_falls_back_and_is_kept(tmp_path, caplog):
     step, again = checkpoint_lib.load_state(run / "checkpoints")
     assert step == 6
     jax.tree.map(np.testing.assert_array_equal, again["params"], good["params"])
+
+
+def test_a_second_run_on_a_locked_workdir_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, sys, time\n"
+            "from restorect_jax import writers\n"
+            f"with writers.workdir_lock(pathlib.Path({str(workdir)!r})):\n"
+            "    print('locked', flush=True)\n"
+            "    time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(writers.WorkdirInUseError, match=f"in use by process {holder.pid}"):
+            train.train_and_evaluate(_smoke_config(tmp_path), workdir)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with writers.workdir_lock(workdir):  # the killed run's lock is gone
+        assert (workdir / ".lock").read_text() == str(os.getpid())
