@@ -215,7 +215,8 @@ def _write8(path: pathlib.Path, array: np.ndarray, like: LoadedImage) -> None:
     if like.format == "JPEG":
         options["quality"] = 95  # JPEG has no lossless mode.
     if like.format == "WEBP":
-        options["lossless"] = True  # Restored pixels are not compressed away again.
+        # Lossless, and "exact": colours under transparent pixels are kept too.
+        options.update(lossless=True, exact=True)
     options = {key: value for key, value in options.items() if value is not None}
     Image.fromarray(squeezed).save(path, format=like.format, **options)
 

@@ -389,11 +389,13 @@ def test_a_second_run_on_a_locked_workdir_is_refused_and_a_killed_holder_leaves_
         [
             sys.executable,
             "-c",
-            "import pathlib, sys, time\n"
-            "from restorect_jax import writers\n"
-            f"with writers.workdir_lock(pathlib.Path({str(workdir)!r})):\n"
-            "    print('locked', flush=True)\n"
-            "    time.sleep(600)\n",
+            (
+                "import pathlib, sys, time\n"
+                "from restorect_jax import writers\n"
+                f"with writers.workdir_lock(pathlib.Path({str(workdir)!r})):\n"
+                "    print('locked', flush=True)\n"
+                "    time.sleep(600)\n"
+            ),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -407,3 +409,42 @@ def test_a_second_run_on_a_locked_workdir_is_refused_and_a_killed_holder_leaves_
         holder.wait()
     with writers.workdir_lock(workdir):  # the killed run's lock is gone
         assert (workdir / ".lock").read_text() == str(os.getpid())
+
+
+@pytest.mark.slow  # four subprocess runs: about 5 min on 2 cores
+def test_kill_9_at_three_random_steps_then_resume_ends_bit_identical(tmp_path):
+    """`kill -9` (no handler runs) at three seeded random steps, each followed by the same
+    command: the final params, EMA and optimiser state equal an uninterrupted run's."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+
+    def command(workdir):
+        return [
+            sys.executable,
+            "-m",
+            "restorect_jax.main",
+            "--config=configs/smoke.py",
+            f"--workdir={workdir}",
+            f"--config.data.tfds_dir={tmp_path / 'tfds'}",
+            "--config.train.num_steps=12",
+            "--config.train.eval_every=0",
+            "--config.train.log_every=1",
+            "--config.train.checkpoint_every=2",
+        ]
+
+    subprocess.run(command(tmp_path / "straight"), cwd=root, check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    for kill_at in sorted(np.random.default_rng(0).choice(np.arange(2, 12), 3, replace=False)):
+        process = subprocess.Popen(command(killed), cwd=root, stderr=subprocess.DEVNULL)
+        metrics = killed / "metrics.jsonl"
+        while process.poll() is None:
+            steps = (
+                [row["step"] for row in writers.read_metrics(killed)] if metrics.exists() else []
+            )
+            if steps and max(steps) >= kill_at:
+                process.send_signal(signal.SIGKILL)
+                break
+        process.wait()
+    subprocess.run(command(killed), cwd=root, check=True, capture_output=True)
+    _, resumed = checkpoint_lib.load_state(killed / "checkpoints")
+    _, reference = checkpoint_lib.load_state(tmp_path / "straight" / "checkpoints")
+    jax.tree.map(np.testing.assert_array_equal, resumed, reference)
