@@ -328,15 +328,14 @@ def test_frozen_copies_equal_the_state_at_each_refresh_and_resume_exactly(tmp_pa
     config.method = "copying_restorer"
     config.data.tfds_dir = str(tmp_path / "tfds")
     config.train.num_steps, config.train.eval_every = 5, 0
-    config.train.log_every = 1
-    at_4, straight, resumed = tmp_path / "at_4", tmp_path / "straight", tmp_path / "resumed"
-    train.train_and_evaluate(config, at_4, stop_at=4)
+    config.train.log_every, config.train.checkpoint_every = 1, 4  # checkpoints at 4 and 5
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     train.train_and_evaluate(config, straight)
     train.train_and_evaluate(config, resumed, stop_at=3)  # resumes between two refreshes
     train.train_and_evaluate(config, resumed)
 
     # The copy the last step read is the state's params at step 4 (its refresh).
-    _, state_at_4 = checkpoint_lib.load_state(at_4 / "checkpoints")
+    _, state_at_4 = checkpoint_lib.load_state(straight / "checkpoints", 4)
     _, copies = checkpoint_lib.load_state(straight / "checkpoints", item="copies")
     jax.tree.map(np.testing.assert_array_equal, copies["copy"], state_at_4["params"])
     # The loss read it: the logged sum at step 5 is the sum of those params.
