@@ -4,6 +4,10 @@ import importlib.resources
 import os
 import pathlib
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import png
@@ -354,3 +358,36 @@ def test_damaged_exported_model_names_the_file(tmp_path, damage):
     exported.metadata_path(model).write_text("{broken")
     with pytest.raises(exported.ExportedModelError, match=re.escape(str(model) + ".json")):
         exported.load_exported(model)
+
+
+def test_ctrl_c_stops_with_one_line_and_no_partial_file(tmp_path):
+    inputs = tmp_path / "in"
+    for index in range(8):
+        _photo(inputs / f"{index}.png", (384, 512, 3))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "restorect_jax.restore",
+            "--task=denoise",
+            str(inputs),
+            f"--output={out}",
+        ],
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while process.poll() is None and not (out.is_dir() and any(out.glob("*.png"))):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted: restored" in stderr and "Traceback" not in stderr
+    assert not list(out.glob("*.partial"))
+    restored = sorted(path.name for path in out.iterdir())
+    assert 1 <= len(restored) < 8  # stopped part way, every written file complete
+    for name in restored:
+        assert Image.open(out / name).size == (512, 384)
