@@ -38,7 +38,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from restorect_jax import flow, inference, scoring, writers
+from restorect_jax import cli, flow, inference, scoring, writers
 from restorect_jax.data import benchmarks
 from restorect_jax.data.pipeline import DATA_DIR_ENV, resolve_data_root
 from restorect_jax.metrics import registry
@@ -355,4 +355,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.one_line_errors(main))

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from absl import app, flags
 from jax import export
 
-from restorect_jax import flow, inference
+from restorect_jax import cli, flow, inference
 from restorect_jax.exported import metadata_path
 
 _TASK = flags.DEFINE_enum("task", None, inference.TASKS, "shipped model to export")
@@ -77,4 +77,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.one_line_errors(main))

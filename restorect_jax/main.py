@@ -24,9 +24,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from restorect_jax import config_lib, train, writers
-
-DEBUG_ENV = "RESTORECT_DEBUG"
+from restorect_jax import cli, config_lib, train, writers
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
@@ -192,7 +190,7 @@ def main(argv: list[str]) -> None:
         writers.ensure_writable_folder(pathlib.Path(_WORKDIR.value), "--workdir")
         result = train.train_and_evaluate(config, _WORKDIR.value)
     except (ValueError, FileNotFoundError) as error:
-        if os.environ.get(DEBUG_ENV):
+        if os.environ.get(cli.DEBUG_ENV):
             raise
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -202,8 +200,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    _error = None if os.environ.get(DEBUG_ENV) else check_command_line(sys.argv[1:])
+    _error = None if os.environ.get(cli.DEBUG_ENV) else check_command_line(sys.argv[1:])
     if _error:
         print(f"error: {_error}", file=sys.stderr)
         raise SystemExit(2)
-    app.run(main)
+    app.run(cli.one_line_errors(main))

@@ -22,7 +22,7 @@ import numpy as np
 import tqdm
 from absl import app, flags
 
-from restorect_jax import flow, image_io, inference, writers
+from restorect_jax import cli, flow, image_io, inference, writers
 from restorect_jax.tiling import restore_pixels
 
 _TASK = flags.DEFINE_enum("task", None, inference.TASKS, "shipped model to use")
@@ -220,4 +220,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(cli.one_line_errors(main))

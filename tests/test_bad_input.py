@@ -7,6 +7,8 @@ import sys
 import pytest
 from conftest import run_module
 
+from restorect_jax import cli
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMOKE = str(REPO / "configs" / "smoke.py")
 
@@ -72,3 +74,20 @@ def test_config_path_from_outside_the_checkout_loads(tmp_path):
         cwd=tmp_path,
     )
     _assert_one_line(result, "config.train.num_steps=-1")
+
+
+def _failing(argv):
+    raise ZeroDivisionError("division by zero\nsecond line")
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.one_line_errors(_failing)([])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: ZeroDivisionError: division by zero (RESTORECT_DEBUG=1 shows the traceback)"
+    )
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    with pytest.raises(ZeroDivisionError):
+        cli.one_line_errors(_failing)([])
