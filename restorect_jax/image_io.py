@@ -232,3 +232,52 @@ def _write16(path: pathlib.Path, array: np.ndarray, like: LoadedImage) -> None:
     writer = png.Writer(width, height, greyscale=greyscale, alpha=alpha, bitdepth=16)
     with open(path, "wb") as file:
         writer.write(file, array.reshape(height, width * planes))
+
+
+# --- where outputs go ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Job:
+    """One input and where its restoration goes; `error` set when it must not be written."""
+
+    source: pathlib.Path
+    target: pathlib.Path | None
+    error: str | None = None
+
+
+def _free_name(wanted: pathlib.Path, taken: set[pathlib.Path]) -> pathlib.Path:
+    """`wanted`, or `<stem>_2<suffix>`, `_3`, ... : the first name not in `taken`."""
+    candidate, index = wanted, 1
+    while candidate.resolve() in taken:
+        index += 1
+        candidate = wanted.with_name(f"{wanted.stem}_{index}{wanted.suffix}")
+    return candidate
+
+
+def plan_outputs(files: list[pathlib.Path], output_dir: pathlib.Path, overwrite: bool) -> list[Job]:
+    """Each input's output path under `output_dir`, unique, and never another input's file.
+
+    An output keeps its input's name; a name already used by an earlier output or held by any
+    input (other than the file itself) gets a `_2`, `_3`, ... suffix. An output that would
+    replace its own input is refused unless `overwrite`.
+    """
+    inputs = {source.resolve() for source in files}
+    taken: set[pathlib.Path] = set()
+    jobs = []
+    for source in files:
+        wanted = output_dir / source.name
+        if wanted.resolve() == source.resolve():
+            if not overwrite:
+                jobs.append(
+                    Job(source, None, f"{source}: the output would overwrite it (pass --overwrite)")
+                )
+                continue
+            if wanted.resolve() not in taken:
+                taken.add(wanted.resolve())
+                jobs.append(Job(source, wanted))
+                continue
+        target = _free_name(wanted, taken | (inputs - {source.resolve()}))
+        taken.add(target.resolve())
+        jobs.append(Job(source, target))
+    return jobs

@@ -61,52 +61,6 @@ def collect_inputs(paths: list[str]) -> tuple[list[pathlib.Path], list[str]]:
     return files, errors
 
 
-@dataclasses.dataclass
-class Job:
-    """One input and where its restoration goes; `error` set when it must not be written."""
-
-    source: pathlib.Path
-    target: pathlib.Path | None
-    error: str | None = None
-
-
-def _free_name(wanted: pathlib.Path, taken: set[pathlib.Path]) -> pathlib.Path:
-    """`wanted`, or `<stem>_2<suffix>`, `_3`, ... : the first name not in `taken`."""
-    candidate, index = wanted, 1
-    while candidate.resolve() in taken:
-        index += 1
-        candidate = wanted.with_name(f"{wanted.stem}_{index}{wanted.suffix}")
-    return candidate
-
-
-def plan_outputs(files: list[pathlib.Path], output_dir: pathlib.Path, overwrite: bool) -> list[Job]:
-    """Each input's output path under `output_dir`, unique, and never another input's file.
-
-    An output keeps its input's name; a name already used by an earlier output or held by any
-    input (other than the file itself) gets a `_2`, `_3`, ... suffix. An output that would
-    replace its own input is refused unless `overwrite`.
-    """
-    inputs = {source.resolve() for source in files}
-    taken: set[pathlib.Path] = set()
-    jobs = []
-    for source in files:
-        wanted = output_dir / source.name
-        if wanted.resolve() == source.resolve():
-            if not overwrite:
-                jobs.append(
-                    Job(source, None, f"{source}: the output would overwrite it (pass --overwrite)")
-                )
-                continue
-            if wanted.resolve() not in taken:
-                taken.add(wanted.resolve())
-                jobs.append(Job(source, wanted))
-                continue
-        target = _free_name(wanted, taken | (inputs - {source.resolve()}))
-        taken.add(target.resolve())
-        jobs.append(Job(source, target))
-    return jobs
-
-
 def check_tiling(tile: int, overlap: int, stride: int) -> None:
     """Raises RestoreError naming --tile / --overlap when they cannot tile an image."""
     if overlap < 0:
@@ -150,7 +104,9 @@ def restore_files(
     def predict(batch: np.ndarray) -> np.ndarray:
         return model.predict(np.clip(batch, 0.0, 1.0), sampler=sampler)
 
-    for job in tqdm.tqdm(plan_outputs(files, output_dir, overwrite), desc="restore", unit="img"):
+    for job in tqdm.tqdm(
+        image_io.plan_outputs(files, output_dir, overwrite), desc="restore", unit="img"
+    ):
         if job.error:
             yield Outcome(job.source, job.error)
             continue

@@ -144,7 +144,7 @@ def test_bench_distill_renderer_reads_the_models_format(tmp_path):
     assert lines[:-1] == [
         "| model | params | GFLOPs @256 | images/s @256 | CBSD68 PSNR / SSIM |",
         "|---|---|---|---|---|",
-        "| teacher (privileged: sees GT) | 2.000M | 20.00 | 1.00 | 29.00 / 0.7500 |",
+        "| teacher (sees GT: upper reference) | 2.000M | 20.00 | 1.00 | 29.00 / 0.7500 |",
         (
             "| restorer, teacher size (LQ only) | 1.000M (50.0%) | 10.00 (50.0%) | 2.00 (2.0x)"
             " | 28.50 / 0.7500 |"

@@ -243,18 +243,16 @@ def _photo(path: pathlib.Path, shape=(24, 32, 3)) -> pathlib.Path:
 
 
 def test_outputs_never_replace_another_input_and_never_collide(tmp_path):
-    from restorect_jax import restore
-
     a, b = _photo(tmp_path / "a" / "x.png"), _photo(tmp_path / "b" / "x.png")
     c = _photo(tmp_path / "c" / "x.png")
-    jobs = restore.plan_outputs([a, b, c], tmp_path / "b", overwrite=False)
+    jobs = image_io.plan_outputs([a, b, c], tmp_path / "b", overwrite=False)
     # a's output may not take b/x.png (an input); b's own would replace itself: refused.
     assert jobs[0].target == tmp_path / "b" / "x_2.png" and jobs[0].error is None
     assert jobs[1].target is None and "--overwrite" in jobs[1].error
     assert jobs[2].target == tmp_path / "b" / "x_3.png"
-    with_overwrite = restore.plan_outputs([a, b], tmp_path / "b", overwrite=True)
+    with_overwrite = image_io.plan_outputs([a, b], tmp_path / "b", overwrite=True)
     assert [j.target for j in with_overwrite] == [tmp_path / "b" / "x_2.png", b]
-    out = restore.plan_outputs([a, b, c], tmp_path / "out", overwrite=False)
+    out = image_io.plan_outputs([a, b, c], tmp_path / "out", overwrite=False)
     assert [j.target.name for j in out] == ["x.png", "x_2.png", "x_3.png"]
 
 

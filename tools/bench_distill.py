@@ -103,6 +103,8 @@ def _override(config: ml_collections.ConfigDict, values: dict) -> ml_collections
 def teacher_config(steps: int) -> ml_collections.ConfigDict:
     config = teacher_denoise.get_config()
     config.train.num_steps = steps
+    config.train.warmup_steps = min(config.train.warmup_steps, steps // 2)
+    config.train.eval_every = min(config.train.eval_every, steps)
     return _override(config, _GPU_TEACHER) if _SCALE.value == "gpu" else config
 
 

@@ -160,7 +160,7 @@ def _distill_labels(setting: str) -> dict[str, str]:
     """Row labels of the distillation table; the RestoRect row names its FLEX weight if set."""
     flex = re.search(r"loss\.flex=([0-9.e-]+)", setting)
     return {
-        "teacher": "teacher (privileged: sees GT)",
+        "teacher": "teacher (sees GT: upper reference)",
         "restorer": "restorer, teacher size (LQ only)",
         "restorect": "student, `distill=restorect`" + (f" (λ = {flex[1]})" if flex else ""),
         "feature_mse": "student, `distill=feature_mse`",
@@ -360,7 +360,7 @@ EVAL_DERAIN = EvalTable(
     "model",
     (
         Axis("rainy input", "input_derain_lowlight"),
-        Axis("teacher (privileged: its priors see GT)", "teacher_derain"),
+        Axis("teacher (its priors see GT)", "teacher_derain"),
         Axis("**bundled student**, 4 Euler steps", "student_derain", bold=True),
     ),
     tuple(
@@ -378,7 +378,7 @@ EVAL_LOWLIGHT = EvalTable(
     "model",
     (
         Axis("dark input", "input_derain_lowlight"),
-        Axis("teacher (privileged)", "teacher_lowlight"),
+        Axis("teacher (sees GT)", "teacher_lowlight"),
         Axis("**bundled student**, 4 Euler steps", "student_lowlight", bold=True),
     ),
     (
