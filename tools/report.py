@@ -327,6 +327,7 @@ EVAL_DENOISE_SIGMA25 = EvalTable(
         Axis("student, distill=restorect (λ = 0.02)", "student_restorect_loss.flex=0.02"),
         Axis("student, distill=feature_mse", "student_feature_mse"),
         Axis("student, distill=none", "student_none"),
+        Axis("restorer, student size (LQ only, no priors)", "restorer_denoise_student"),
         Axis("noisy input", "input"),
     ),
     _sigma25_columns("{} σ=25 PSNR / SSIM"),
