@@ -93,7 +93,7 @@ class Checkpointer:
 
     def _set_aside(self, step: int, err: Exception) -> None:
         damaged = self.directory.with_name(self.directory.name + "_damaged") / str(step)
-        why = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        why = _first_line(err)
         logging.warning(
             "Checkpoint step %d in %s cannot be restored (%s): moved to %s; trying an older one.",
             step,
@@ -188,10 +188,15 @@ def load_state(
         try:
             return candidates[-1], _read_item(manager, candidates[-1], item)
         except Exception as err:
-            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
             raise FileNotFoundError(
-                f"checkpoint step {candidates[-1]} in {directory} cannot be restored: {first_line}"
+                f"checkpoint step {candidates[-1]} in {directory} cannot be restored: "
+                f"{_first_line(err)}"
             ) from err
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an error's message (Orbax's run to pages), or its type's name."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def _read_item(manager: ocp.CheckpointManager, step: int, item: str) -> Any:

@@ -200,13 +200,18 @@ def config_from_json(text: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(_lists_to_tuples(json.loads(text)))
 
 
+def split_config_spec(spec: str | pathlib.Path) -> tuple[pathlib.Path, str]:
+    """`--config`'s `file.py[:arg]` as (file, arg); arg is "" when there is none."""
+    path, separator, arg = str(spec).partition(".py:")
+    return pathlib.Path(path + ".py" if separator else path), arg
+
+
 def load_config_file(path: str | pathlib.Path) -> ml_collections.ConfigDict:
     """`get_config()` of the config file at `path` (as `--config` reads it).
 
     `file.py:arg` calls `get_config("arg")`, as `--config` does.
     """
-    path, _, arg = str(path).partition(".py:")
-    path = pathlib.Path(path if path.endswith(".py") or not arg else path + ".py")
+    path, arg = split_config_spec(path)
     if not path.is_file():
         raise FileNotFoundError(f"no config file {path}")
     spec = importlib.util.spec_from_file_location(f"restorect_config_{path.stem}", path)

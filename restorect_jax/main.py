@@ -127,7 +127,7 @@ def check_command_line(argv: list[str]) -> str | None:
     path = _flag_value(argv, "config")
     if path is None:
         return None
-    file = pathlib.Path(path.partition(".py:")[0] + (".py" if ".py:" in path else ""))
+    file, _ = config_lib.split_config_spec(path)
     if (file.resolve().parent / "__init__.py").is_file():
         sys.path.insert(0, str(file.resolve().parent.parent))
     try:

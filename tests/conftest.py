@@ -57,17 +57,20 @@ def student_run(tmp_path_factory) -> pathlib.Path:
     return workdir
 
 
-def run_module(module: str, args: list[str]):
-    """Runs `python -m module args...` from the repository root; returns the completed process."""
+def run_module(module: str, args: list[str], cwd=None, env=None):
+    """Runs `python -m module args...` (from the repository root with it on PYTHONPATH, unless
+    `cwd` / `env` say otherwise); returns the completed process."""
     import subprocess
     import sys
 
     repo = pathlib.Path(__file__).resolve().parents[1]
+    if env is None:
+        env = {"PYTHONPATH": str(repo), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         check=False,
         capture_output=True,
         text=True,
-        cwd=repo,
-        env={"PYTHONPATH": str(repo), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+        cwd=cwd or repo,
+        env=env,
     )

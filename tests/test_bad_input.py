@@ -2,7 +2,6 @@
 
 import pathlib
 import subprocess
-import sys
 
 import pytest
 from conftest import run_module
@@ -16,14 +15,9 @@ SMOKE = str(REPO / "configs" / "smoke.py")
 def _main(args: list[str], cwd: pathlib.Path | None = None) -> subprocess.CompletedProcess:
     if cwd is None:
         return run_module("restorect_jax.main", args)
-    return subprocess.run(
-        [sys.executable, "-m", "restorect_jax.main", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        # No PYTHONPATH: the installed package only, as a user outside the checkout has it.
-        env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
+    # No PYTHONPATH: the installed package only, as a user outside the checkout has it.
+    return run_module(
+        "restorect_jax.main", args, cwd=cwd, env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"}
     )
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from absl import app, flags
 
 from configs import restorect_common, restorer_common, teacher_denoise
-from restorect_jax import flow, inference, scoring, train
+from restorect_jax import inference, scoring, train
 from restorect_jax.config_lib import apply_overrides
 from restorect_jax.data import benchmarks
 from restorect_jax.data.pipeline import resolve_data_root
@@ -186,13 +186,11 @@ def score(restorer: scoring.Restorer, records_by_set: dict, sampler=None) -> dic
 
 
 def psnr_by_flow_steps(restorer: scoring.Restorer, records_by_set: dict) -> dict[str, float]:
-    """PSNR on the first test set when sampling with each of `--flow_steps` steps."""
-    first = _DATASETS.value[0]
-    result = {}
-    for steps in _FLOW_STEPS.value:
-        sampler = flow.SamplerSpec(restorer.default_sampler.solver, int(steps))
-        result[steps] = score(restorer, {first: records_by_set[first]}, sampler)[first]["psnr"]
-    return result
+    """PSNR on the first test set with each of `--flow_steps` steps of the model's solver."""
+    records = records_by_set[_DATASETS.value[0]]
+    steps = [int(s) for s in _FLOW_STEPS.value]
+    by_steps = scoring.psnr_by_steps(restorer, records, steps, Protocol())
+    return {str(n): psnr for n, psnr in by_steps.items()}
 
 
 def source_hash() -> str:
