@@ -28,12 +28,16 @@ import hashlib
 import json
 import logging
 import pathlib
+import sys
 import time
 
 import jax
 import ml_collections
 import numpy as np
 from absl import app, flags
+
+# The checkout's root, for `configs` (the package itself may be installed elsewhere).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from configs import restorect_common, restorer_common, teacher_denoise
 from restorect_jax import inference, scoring, train
