@@ -317,13 +317,17 @@ def rollout(
     *,
     parametrization: Parametrization = "velocity",
     remat: bool = True,
+    unroll: bool = False,
 ) -> jax.Array:
     """Integrates from t = 1 to 0 in `num_steps` uniform steps, traced, at most `max_steps`.
 
     `num_steps` is a traced int scalar or per sample (B,): a `lax.scan` of `max_steps` steps
     where step i moves from `1 - i/K` to `1 - (i+1)/K` while i < K and leaves x unchanged
     after, so the result equals the unmasked K-step integration and the program compiles once
-    for every K. Each step is rematerialised by default, so memory stays flat in K.
+    for every K (the work is always `max_steps` steps). Each step is rematerialised by default,
+    so memory stays flat in K. `unroll` unrolls the scan: on this CPU the backward pass of the
+    rolled loop, or of any step under `lax.cond`, runs about 4x slower than straight-line code
+    (tools/results/bench_irflow_cpu.json has the timings), at the price of a longer compile.
     """
     velocity_fn = as_velocity(network_fn, parametrization)
     step_fn = _step_fn(velocity_fn, method, parametrization, 1.5)
@@ -340,7 +344,7 @@ def rollout(
 
     if remat:
         step = jax.checkpoint(step)
-    x_end, _ = jax.lax.scan(step, x_start, jnp.arange(max_steps))
+    x_end, _ = jax.lax.scan(step, x_start, jnp.arange(max_steps), unroll=unroll)
     return x_end
 
 

@@ -83,10 +83,13 @@ class LoadedModel:
         """True when `predict`'s sampler matters (a flow model)."""
         return self.method.takes_sampler
 
-    def flops(self, height: int, width: int) -> float:
-        """XLA's FLOP count (cost analysis) for restoring one height x width image."""
+    def flops(self, height: int, width: int, sampler: flow.SamplerSpec | None = None) -> float:
+        """XLA's FLOP count (cost analysis) for restoring one height x width image (with
+        `sampler`, for flow models). XLA counts the body of a loop once: an ODE integration
+        of N steps is counted as one step."""
         image = jax.ShapeDtypeStruct((1, height, width, 3), jnp.float32)
-        cost = self._predict.lower(self.params, image, image, None).compile().cost_analysis()
+        sampler = sampler if self.takes_sampler else None
+        cost = self._predict.lower(self.params, image, image, sampler).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         return float(cost["flops"])
 

@@ -121,7 +121,7 @@ def test_frozen_model_loader_reads_any_run_and_names_the_key(tmp_path):
         methods.load_frozen("teacher_a", tmp_path / "nowhere")
 
 
-_NAME_BRANCHES = re.compile(r'uses_flow|privileged|== "restorect"|== "teacher"')
+_NAME_BRANCHES = re.compile(r'uses_flow|privileged|== "(restorect|teacher|irflow)"|config\.irflow')
 
 
 def test_nothing_outside_methods_branches_on_a_method():

@@ -159,3 +159,50 @@ def test_bench_distill_renderer_reads_the_models_format(tmp_path):
         "",
     ]
     assert lines[-1].startswith("Written by: `") and "tools/bench_distill.py" in lines[-1]
+
+
+def test_bench_methods_renderer_lists_every_sampler_gap_and_ood_level(tmp_path):
+    def at(nfe: int, psnr: float) -> dict:
+        return {"nfe": nfe, "flops": nfe * 4e9, "scores": {"CBSD68": {"psnr": psnr, "ssim": 0.8}}}
+
+    payload = {
+        "command": "python tools/bench_methods.py --task denoise",
+        "datasets": ["CBSD68"],
+        "sigma": 25,
+        "protocol": "PSNR/SSIM on RGB",
+        "setting": "every row 10 steps",
+        "rows": {
+            "irflow": {
+                "label": "IR-Flow",
+                "params": 600_000,
+                "by_sampler": {"euler:1": at(1, 28.0), "euler:1,0.2,0": at(2, 28.5)},
+                "images_per_s": {"euler:1": 8.0, "euler:1,0.2,0": 4.0},
+            },
+            "one_step": {
+                "label": "baseline",
+                "params": 600_000,
+                "by_sampler": {"one step": at(1, 28.25)},
+                "images_per_s": {"one step": 8.0},
+            },
+        },
+        "gap_to_one_step_db": {"euler:1": {"CBSD68": -0.25}, "euler:1,0.2,0": {"CBSD68": 0.25}},
+        "ood": {
+            "50": {"irflow": {"euler:1": {"CBSD68": {"psnr": 24.0}}}},
+            "15": {"irflow": {"euler:1": {"CBSD68": {"psnr": 31.0}}}},
+        },
+    }
+    path = tmp_path / "bench_methods.json"
+    path.write_text(json.dumps(payload))
+    lines = report.render_bench_methods(path)
+    assert lines[:4] == [
+        "| model | sampler | NFE | params | GFLOPs @256 | images/s @256 | CBSD68 PSNR / SSIM |",
+        "|---|---|---|---|---|---|---|",
+        "| IR-Flow | euler:1 | 1 | 0.600M | 4.00 | 8.00 | 28.00 / 0.8000 |",
+        "| IR-Flow | euler:1,0.2,0 | 2 | 0.600M | 8.00 | 4.00 | 28.50 / 0.8000 |",
+    ]
+    assert "IR-Flow minus the one-step baseline, PSNR (dB): euler:1: CBSD68 -0.25; " in "\n".join(
+        lines
+    )
+    assert "| model | sampler | sigma 15 | sigma 50 |" in lines
+    assert "| IR-Flow | euler:1 | 31.00 | 24.00 |" in lines
+    assert lines[-1] == "Written by: `python tools/bench_methods.py --task denoise`"

@@ -24,26 +24,24 @@ more `--steps`. The teacher and restorer train first when their workdirs have no
 cached per run, keyed by a hash of its config, its checkpoint step and this package's source.
 """
 
-import hashlib
 import json
 import logging
 import pathlib
 import sys
-import time
 
 import jax
 import ml_collections
-import numpy as np
 from absl import app, flags
 
 # The checkout's root, for `configs` (the package itself may be installed elsewhere).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import bench_common
+from bench_common import cache_key, cached, ensure_trained, param_count, score, throughput
+
 from configs import restorect_common, restorer_common, teacher_denoise
-from restorect_jax import inference, scoring, train
+from restorect_jax import inference, scoring
 from restorect_jax.config_lib import apply_overrides
-from restorect_jax.data import benchmarks
-from restorect_jax.data.pipeline import resolve_data_root
 from restorect_jax.metrics.registry import Protocol
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/bench_distill", "where the other runs train")
@@ -141,97 +139,12 @@ def student_workdir(distill: str) -> pathlib.Path:
     return pathlib.Path(_WORKDIR.value) / "_".join([distill, *student_overrides(distill)])
 
 
-def param_count(tree) -> int:
-    return int(sum(leaf.size for leaf in jax.tree.leaves(tree)))
-
-
-def throughput(model: inference.LoadedModel, size: int = 256) -> float:
-    """Images/s restoring batches of `size`^2 images: batch / median call time after warm-up."""
-    rng = np.random.default_rng(0)
-    batch = rng.uniform(size=(_THROUGHPUT_BATCH.value, size, size, 3)).astype(np.float32)
-    for _ in range(2):
-        model.predict(batch, batch)
-    seconds = []
-    for _ in range(_THROUGHPUT_REPS.value):
-        start = time.perf_counter()
-        model.predict(batch, batch)
-        seconds.append(time.perf_counter() - start)
-    return _THROUGHPUT_BATCH.value / float(np.median(seconds))
-
-
-def score(restorer: scoring.Restorer, records_by_set: dict, sampler=None) -> dict[str, dict]:
-    """Mean PSNR/SSIM per test set, through the evaluation path `evaluate` uses."""
-    results = {}
-    for dataset, records in records_by_set.items():
-        start = time.perf_counter()
-        rows, _ = scoring.evaluate_dataset(
-            restorer,
-            benchmarks.get_benchmark(dataset),
-            records,
-            ["psnr", "ssim"],
-            Protocol(),
-            sampler,
-            grid_images=0,
-        )
-        results[dataset] = {
-            "psnr": float(np.mean([row["psnr"] for row in rows])),
-            "ssim": float(np.mean([row["ssim"] for row in rows])),
-            "images": len(rows),
-        }
-        logging.info(
-            "%s, %s: PSNR %.2f SSIM %.4f (%.0f s)",
-            restorer.name,
-            dataset,
-            results[dataset]["psnr"],
-            results[dataset]["ssim"],
-            time.perf_counter() - start,
-        )
-    return results
-
-
 def psnr_by_flow_steps(restorer: scoring.Restorer, records_by_set: dict) -> dict[str, float]:
     """PSNR on the first test set with each of `--flow_steps` steps of the model's solver."""
     records = records_by_set[_DATASETS.value[0]]
     steps = [int(s) for s in _FLOW_STEPS.value]
     by_steps = scoring.psnr_by_steps(restorer, records, steps, Protocol())
     return {str(n): psnr for n, psnr in by_steps.items()}
-
-
-def source_hash() -> str:
-    """A hash of this package's Python source: cached scores are stale once the code changes."""
-    digest = hashlib.sha256()
-    package = pathlib.Path(inference.__file__).parent
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def cache_key(model: inference.LoadedModel, **extra) -> dict:
-    config_hash = hashlib.sha256(model.config.to_json(sort_keys=True).encode()).hexdigest()[:16]
-    return {"model": model.name, "config": config_hash, "source": source_hash(), **extra}
-
-
-def cached(path: pathlib.Path, key: dict, compute):
-    """`compute()`, or its earlier result saved at `path` for the same `key` (a re-run skips it).
-
-    Scores only: throughput is always measured in this process.
-    """
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved["key"] == key:
-            logging.info("Reusing %s", path)
-            return saved["value"]
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"key": key, "value": value}, indent=2))
-    return value
-
-
-def ensure_trained(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> float:
-    """Trains (or resumes) the run in `workdir`; seconds spent in this process."""
-    start = time.perf_counter()
-    train.train_and_evaluate(config, workdir)
-    return time.perf_counter() - start
 
 
 ROW_LABELS = {
@@ -319,16 +232,6 @@ def write_outputs(report: dict) -> None:
     figure.savefig(str(out) + "_steps.png", dpi=120)
 
 
-def test_records(config: ml_collections.ConfigDict) -> dict[str, list[dict]]:
-    """The stored noisy test images of `--datasets` (as `evaluate --sigma` reads them)."""
-    root = resolve_data_root(config.data)
-    tfds_dir = pathlib.Path(config.data.tfds_dir or "~/.cache/restorect_jax/tfds").expanduser()
-    return {
-        name: benchmarks.load_benchmark(name, root, tfds_dir, sigma=_SIGMA.value)
-        for name in _DATASETS.value
-    }
-
-
 def bench_model(name: str, workdir: pathlib.Path, records_by_set: dict) -> tuple[dict, object]:
     """Params, FLOPs and cached scores of one trained run (and its LoadedModel for timing)."""
     model = inference.load_run(workdir)
@@ -336,7 +239,7 @@ def bench_model(name: str, workdir: pathlib.Path, records_by_set: dict) -> tuple
     entry = {
         "workdir": str(workdir),
         "checkpoint": model.name,
-        "params": int(sum(leaf.size for leaf in jax.tree.leaves(model.params))),
+        "params": param_count(model.params),
         "flops": model.flops(256, 256),
         "scores": cached(
             workdir / "bench_scores.json",
@@ -368,7 +271,7 @@ def main(argv) -> None:
     train_seconds = {
         name: ensure_trained(config, workdir) for name, (config, workdir) in runs.items()
     }
-    records_by_set = test_records(runs["restorer"][0])
+    records_by_set = bench_common.test_records(runs["restorer"][0], _DATASETS.value, _SIGMA.value)
     report = {
         "setting": (
             f"scale={_SCALE.value}; teacher and restorer {_TEACHER_STEPS.value} steps, students "
@@ -396,7 +299,9 @@ def main(argv) -> None:
     }
     # Throughput last, back to back in this process, so every model is timed alike.
     for name, model in loaded.items():
-        report["models"][name]["images_per_s"] = throughput(model)
+        report["models"][name]["images_per_s"] = throughput(
+            model, _THROUGHPUT_BATCH.value, _THROUGHPUT_REPS.value
+        )
         logging.info("%s: %.2f images/s at 256x256", name, report["models"][name]["images_per_s"])
     write_outputs(report)
     print(pathlib.Path(_OUT.value).with_suffix(".md").read_text())

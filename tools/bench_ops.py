@@ -21,8 +21,6 @@ import json
 import pathlib
 import platform
 import sys
-import time
-from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -31,6 +29,8 @@ import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from bench_common import median_seconds
 
 from restorect_jax.models.layers import DepthwiseConv3x3, Pointwise
 
@@ -44,16 +44,9 @@ _OUT = flags.DEFINE_string("out", "tools/results/bench_ops_cpu", "output path, n
 DEPTHWISE = "depthwise 3x3"
 
 
-def median_seconds(fn: Callable[[], object]) -> float:
-    """Median wall time of `fn()` (blocked until ready) over `--reps` calls after 2 warm-ups."""
-    for _ in range(2):
-        jax.block_until_ready(fn())
-    times = []
-    for _ in range(_REPS.value):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def timed(fn) -> float:
+    """Median seconds of `fn()` over `--reps` calls after two warm-ups."""
+    return median_seconds(fn, _REPS.value)
 
 
 def compiled_flops(compiled) -> float:
@@ -67,9 +60,9 @@ def matmul_peak() -> dict[str, float]:
     n = _MATMUL_SIZE.value
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
     matmul = jax.jit(jnp.matmul)
-    xla = 2 * n**3 / median_seconds(lambda: matmul(a, a)) / 1e9
+    xla = 2 * n**3 / timed(lambda: matmul(a, a)) / 1e9
     a_np = np.asarray(a)
-    numpy = 2 * n**3 / median_seconds(lambda: a_np @ a_np) / 1e9
+    numpy = 2 * n**3 / timed(lambda: a_np @ a_np) / 1e9
     return {"xla_gflops": xla, "numpy_gflops": numpy}
 
 
@@ -99,7 +92,7 @@ def time_form(module: nn.Module, x: jax.Array) -> dict[str, float]:
     row = {}
     for name, fn in (("forward", module.apply), ("grad", jax.value_and_grad(loss, (0, 1)))):
         compiled = jax.jit(fn).lower(params, x).compile()
-        seconds = median_seconds(lambda compiled=compiled: compiled(params, x))
+        seconds = timed(lambda compiled=compiled: compiled(params, x))
         flops = compiled_flops(compiled)
         row[f"{name}_ms"] = seconds * 1e3
         row[f"{name}_xla_flops"] = flops

@@ -29,10 +29,12 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from restorect_jax import config_lib  # pylint: disable=g-import-not-at-top
+from restorect_jax import (
+    config_lib,  # pylint: disable=g-import-not-at-top
+    train,
+)
 from restorect_jax import data as data_lib
 from restorect_jax import sharding as sharding_lib
-from restorect_jax import train
 
 _CONFIGS = flags.DEFINE_list("configs", ["smoke", "default"], "config names or .py paths")
 _OVERRIDES = flags.DEFINE_multi_string(

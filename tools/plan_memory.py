@@ -58,7 +58,6 @@ def _force_host_devices(argv: list[str]) -> None:
 
 _force_host_devices(sys.argv)  # before JAX is imported, hence the imports below it
 
-# ruff: noqa: E402
 
 import json
 import pathlib

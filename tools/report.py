@@ -222,6 +222,67 @@ def render_bench_distill(path: pathlib.Path) -> list[str]:
     return lines + ["", written_by([command])]
 
 
+# --- bench_methods --------------------------------------------------------------------------------
+
+
+def _psnr_ssim(scores: dict, dataset: str) -> str:
+    return f"{scores[dataset]['psnr']:.2f} / {scores[dataset]['ssim']:.4f}"
+
+
+def _methods_gaps(report: dict) -> str:
+    return "; ".join(
+        f"{key}: " + ", ".join(f"{d} {gap:+.2f}" for d, gap in by_set.items())
+        for key, by_set in report["gap_to_one_step_db"].items()
+    )
+
+
+def _methods_ood(report: dict) -> list[str]:
+    """Out-of-distribution PSNR: one row per (model, sampler), one column per AWGN level."""
+    sigmas = sorted(report["ood"], key=int)
+    first = report["datasets"][0]
+    rows = []
+    for row, entry in report["rows"].items():
+        for key in report["ood"][sigmas[0]].get(row, {}):
+            rows.append(
+                [entry["label"], key]
+                + [f"{report['ood'][s][row][key][first]['psnr']:.2f}" for s in sigmas]
+            )
+    heading = (
+        f"Out of distribution: trained at sigma {report['sigma']}, {first} PSNR at sigma "
+        + ", ".join(sigmas)
+        + ":"
+    )
+    return ["", heading, ""] + markdown_table(
+        ["model", "sampler"] + [f"sigma {s}" for s in sigmas], rows
+    )
+
+
+def methods_table(report: dict) -> list[str]:
+    """bench_methods' tables: one row per (model, sampler), the gaps to the one-step baseline,
+    the out-of-distribution scores and the setting."""
+    datasets = report["datasets"]
+    rows = []
+    for entry in report["rows"].values():
+        for key, at in entry["by_sampler"].items():
+            rows.append(
+                [entry["label"], key, str(at["nfe"]), f"{entry['params'] / 1e6:.3f}M"]
+                + [f"{at['flops'] / 1e9:.2f}", f"{entry['images_per_s'][key]:.2f}"]
+                + [_psnr_ssim(at["scores"], d) for d in datasets]
+            )
+    header = ["model", "sampler", "NFE", "params", "GFLOPs @256", "images/s @256"]
+    lines = markdown_table(header + [f"{d} PSNR / SSIM" for d in datasets], rows)
+    lines += ["", f"IR-Flow minus the one-step baseline, PSNR (dB): {_methods_gaps(report)}."]
+    if report["ood"]:
+        lines += _methods_ood(report)
+    return lines + ["", f"Setting: {report['setting']}; {report['protocol']}."]
+
+
+def render_bench_methods(path: pathlib.Path) -> list[str]:
+    """The method benchmark of `tools/bench_methods.py`'s JSON, with the command that wrote it."""
+    report = load_json(path)
+    return methods_table(report) + ["", written_by([report["command"]])]
+
+
 # --- bench_train ----------------------------------------------------------------------------------
 
 
@@ -406,6 +467,10 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "gpu_lease1": lambda res: render_gpu_lease(res / "gpu" / "lease1_results.json"),
     "bench_distill": lambda res: render_bench_distill(res / "bench_distill_cpu.json"),
     "bench_train": lambda res: render_bench_train(res / "bench_train_cpu.json"),
+    "bench_methods_denoise": lambda res: render_bench_methods(
+        res / "bench_methods_denoise_cpu.json"
+    ),
+    "bench_methods_derain": lambda res: render_bench_methods(res / "bench_methods_derain_cpu.json"),
     "eval_denoise_sigma25": lambda res: render_eval(EVAL_DENOISE_SIGMA25, res / "eval"),
     "eval_lambda_sweep": lambda res: render_eval(EVAL_LAMBDA_SWEEP, res / "eval"),
     "eval_denoise_blind": lambda res: render_eval(EVAL_DENOISE_BLIND, res / "eval"),

@@ -2,6 +2,7 @@
 
 from restorect_jax.methods.base import Method, model_from_config
 from restorect_jax.methods.frozen import FrozenModel, load_frozen
+from restorect_jax.methods.irflow import IRFlowMethod
 from restorect_jax.methods.restorect import RestoRectMethod
 from restorect_jax.methods.restorect_teacher import RestoRectTeacherMethod
 from restorect_jax.methods.restorer import RestorerMethod
@@ -10,6 +11,7 @@ _METHODS: dict[str, type[Method]] = {
     "restorect_teacher": RestoRectTeacherMethod,
     "restorect": RestoRectMethod,
     "restorer": RestorerMethod,
+    "irflow": IRFlowMethod,
 }
 # Names that runs saved before a rename carry in their config.json.
 _OLD_NAMES = {"teacher": "restorect_teacher"}
@@ -25,6 +27,7 @@ def get_method(name: str) -> type[Method]:
 
 __all__ = [
     "FrozenModel",
+    "IRFlowMethod",
     "Method",
     "RestoRectMethod",
     "RestoRectTeacherMethod",

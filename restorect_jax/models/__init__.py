@@ -21,6 +21,7 @@ from restorect_jax.models.student import (
     VelocityPredictor,
 )
 from restorect_jax.models.teacher import RestoRectTeacher, TeacherOutput, TeacherPriors
+from restorect_jax.models.time_unet import TimeUNet
 
 ModuleT = TypeVar("ModuleT", bound=type[nn.Module])
 
@@ -53,6 +54,7 @@ for _name, _cls in (
     ("decomposition", DecompositionNet),
     ("prior_encoder", PriorEncoder),
     ("retinex_prior_encoder", RetinexPriorEncoder),
+    ("time_unet", TimeUNet),
 ):
     register_model(_name)(_cls)
 
@@ -68,6 +70,7 @@ __all__ = [
     "StudentConditions",
     "TeacherOutput",
     "TeacherPriors",
+    "TimeUNet",
     "VelocityPredictor",
     "get_model",
     "register_model",

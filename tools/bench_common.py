@@ -1,0 +1,138 @@
+"""Pieces the benchmark tools share: training a run, scoring it on stored benchmark images,
+caching scores, counting parameters and timing restores. No flags: each tool passes its own.
+"""
+
+import hashlib
+import json
+import logging
+import pathlib
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from restorect_jax import flow, inference, scoring, train
+from restorect_jax.data import benchmarks
+from restorect_jax.data.pipeline import resolve_data_root
+from restorect_jax.metrics.registry import Protocol
+
+
+def param_count(tree) -> int:
+    return int(sum(leaf.size for leaf in jax.tree.leaves(tree)))
+
+
+def median_seconds(fn, reps: int) -> float:
+    """Median wall time of `fn()` (blocked until ready) over `reps` calls after 2 warm-ups."""
+    for _ in range(2):
+        jax.block_until_ready(fn())
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def ensure_trained(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> float:
+    """Trains (or resumes) the run in `workdir`; seconds spent in this process."""
+    start = time.perf_counter()
+    train.train_and_evaluate(config, workdir)
+    return time.perf_counter() - start
+
+
+def throughput(
+    model: inference.LoadedModel,
+    batch_size: int,
+    reps: int,
+    size: int = 256,
+    sampler: flow.SamplerSpec | None = None,
+) -> float:
+    """Images/s restoring batches of `size`^2 images: batch / median call time after warm-up."""
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(size=(batch_size, size, size, 3)).astype(np.float32)
+    for _ in range(2):
+        model.predict(batch, batch, sampler)
+    seconds = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        model.predict(batch, batch, sampler)
+        seconds.append(time.perf_counter() - start)
+    return batch_size / float(np.median(seconds))
+
+
+def test_records(
+    config: ml_collections.ConfigDict, datasets: list[str], sigma: int | None
+) -> dict[str, list[dict]]:
+    """The stored test images of `datasets` (with the stored AWGN of `sigma` where it applies),
+    as `evaluate` reads them."""
+    root = resolve_data_root(config.data)
+    tfds_dir = pathlib.Path(config.data.tfds_dir or "~/.cache/restorect_jax/tfds").expanduser()
+    return {name: benchmarks.load_benchmark(name, root, tfds_dir, sigma=sigma) for name in datasets}
+
+
+def score(
+    restorer: scoring.Restorer,
+    records_by_set: dict,
+    sampler: flow.SamplerSpec | None = None,
+    protocol: Protocol | None = None,
+) -> dict[str, dict]:
+    """Mean PSNR/SSIM per test set, through the evaluation path `evaluate` uses."""
+    results = {}
+    for dataset, records in records_by_set.items():
+        start = time.perf_counter()
+        rows, _ = scoring.evaluate_dataset(
+            restorer,
+            benchmarks.get_benchmark(dataset),
+            records,
+            ["psnr", "ssim"],
+            protocol or Protocol(),
+            sampler,
+            grid_images=0,
+        )
+        results[dataset] = {
+            "psnr": float(np.mean([row["psnr"] for row in rows])),
+            "ssim": float(np.mean([row["ssim"] for row in rows])),
+            "images": len(rows),
+        }
+        logging.info(
+            "%s, %s, %s: PSNR %.2f SSIM %.4f (%.0f s)",
+            restorer.name,
+            dataset,
+            sampler.describe() if sampler else "default",
+            results[dataset]["psnr"],
+            results[dataset]["ssim"],
+            time.perf_counter() - start,
+        )
+    return results
+
+
+def source_hash() -> str:
+    """A hash of this package's Python source: cached scores are stale once the code changes."""
+    digest = hashlib.sha256()
+    package = pathlib.Path(inference.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(model: inference.LoadedModel, **extra) -> dict:
+    """What a cached score depends on: the run's config and checkpoint, the code, `extra`."""
+    config_hash = hashlib.sha256(model.config.to_json(sort_keys=True).encode()).hexdigest()[:16]
+    return {"model": model.name, "config": config_hash, "source": source_hash(), **extra}
+
+
+def cached(path: pathlib.Path, key: dict, compute):
+    """`compute()`, or its earlier result saved at `path` for the same `key` (a re-run skips it).
+
+    Scores only: throughput is always measured in the running process.
+    """
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved["key"] == key:
+            logging.info("Reusing %s", path)
+            return saved["value"]
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "value": value}, indent=2))
+    return value

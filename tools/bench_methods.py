@@ -1,0 +1,277 @@
+"""Method benchmark: IR-Flow against the same network trained as a one-step restorer, one task.
+
+Every row trains the TimeUNet of configs/irflow_common.py (one size, one seed) for the same
+`--steps` on the task's data, then restores the stored test images (the ones `evaluate`
+scores). Rows:
+  irflow:          IR-Flow, cumulative velocity, multi-step consistency with gradients;
+  one_step:        the same network trained at t = 1 only: a one-step residual restorer;
+  irflow_nograd:   IR-Flow with the public code's rollout under stop_gradient (denoise only);
+  irflow_velocity: IR-Flow with the plain rectified-flow target y - x (denoise only);
+  and, for denoising, the RestoRect student and the student trained alone, read from
+  `--distill_json` (tools/bench_distill.py: the same steps, batch and crops).
+Each flow row is scored at every sampler of `--samplers` (uniform grids and the public
+non-uniform ones); the table gives NFE (network evaluations per image), params, GFLOPs per
+256x256 image at that sampler (XLA cost analysis), images/s at 256x256 (batch / median call
+time after warm-up), and PSNR/SSIM per test set. Denoising adds the out-of-distribution scores:
+models trained at sigma 25, scored on CBSD68 at `--ood_sigmas`. Writes `<out>.json`,
+`<out>.md` and `<out>_nfe.png`.
+
+CPU setting (about 1.5 hours per task on 2 cores, training included):
+  RESTORECT_DATA_DIR=../shared/data python tools/bench_methods.py --task denoise
+  RESTORECT_DATA_DIR=../shared/data python tools/bench_methods.py --task derain
+Re-running resumes every run from its checkpoints; scores are cached per run, keyed by a hash
+of its config, its checkpoint step and the package source.
+"""
+
+import dataclasses
+import json
+import logging
+import pathlib
+import sys
+
+import jax
+import ml_collections
+from absl import app, flags
+
+# The checkout's root, for `configs` (the package itself may be installed elsewhere).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from bench_common import (
+    cache_key,
+    cached,
+    ensure_trained,
+    param_count,
+    score,
+    test_records,
+    throughput,
+)
+from report import methods_table
+
+from configs import irflow_denoise, irflow_derain
+from restorect_jax import flow, inference, scoring
+from restorect_jax.metrics.registry import Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    config_module: object
+    datasets: tuple[str, ...]
+    sigma: int | None  # the stored AWGN level of the test sets (None: paired sets)
+    protocol: Protocol
+    rows: tuple[str, ...]
+
+
+TASKS = {
+    "denoise": Task(
+        irflow_denoise,
+        ("CBSD68", "Kodak24"),
+        25,
+        Protocol(),
+        ("irflow", "one_step", "irflow_nograd", "irflow_velocity"),
+    ),
+    "derain": Task(
+        irflow_derain, ("Rain100H-heldout",), None, Protocol(y_channel=True), ("irflow", "one_step")
+    ),
+}
+ROWS = {  # row name: (config variant, label)
+    "irflow": ("cumulative", "IR-Flow (cumulative G, MSC with gradients)"),
+    "one_step": ("one_step", "same network, t = 1 only (one-step baseline)"),
+    "irflow_nograd": ("nograd", "IR-Flow, MSC under stop_gradient (public code)"),
+    "irflow_velocity": ("velocity", "IR-Flow, plain RF target y - x"),
+}
+DISTILL_ROWS = {"restorect": "RestoRect student", "none": "student trained alone"}
+ONE_STEP = "one step"  # the sampler column of models without a flow
+EVALUATIONS_PER_STEP = {"euler": 1, "heun": 2, "rk4": 4}
+
+_TASK = flags.DEFINE_enum("task", "denoise", list(TASKS), "the task and its test sets")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/bench_methods", "where the runs train")
+_STEPS = flags.DEFINE_integer("steps", 1500, "training steps of every row")
+_SAMPLERS = flags.DEFINE_string(
+    "samplers",
+    "euler:1;euler:2;euler:4;euler:10;euler:1,0.2,0;euler:1,0.2,0.1,0;euler:1,0.5,0.25,0.05,0",
+    "';'-separated samplers (flow.parse_sampler) every flow row is scored at",
+)
+_OOD_SIGMAS = flags.DEFINE_list("ood_sigmas", ["15", "50"], "denoise: other stored AWGN levels")
+_OOD_SAMPLERS = flags.DEFINE_string(
+    "ood_samplers", "euler:1;euler:2;euler:4", "';'-separated samplers of the OOD scores"
+)
+_DISTILL_JSON = flags.DEFINE_string(
+    "distill_json", "tools/results/bench_distill_cpu.json", "denoise: the RestoRect rows' JSON"
+)
+_THROUGHPUT_BATCH = flags.DEFINE_integer("throughput_batch", 4, "images per throughput call")
+_THROUGHPUT_REPS = flags.DEFINE_integer("throughput_reps", 5, "timed throughput calls")
+_OUT = flags.DEFINE_string(
+    "out", None, "output prefix (default tools/results/bench_methods_<task>_cpu)"
+)
+
+
+def samplers(text: str) -> list[flow.SamplerSpec]:
+    return [flow.parse_sampler(part) for part in text.split(";") if part]
+
+
+def row_config(task: Task, row: str) -> ml_collections.ConfigDict:
+    config = task.config_module.get_config(ROWS[row][0])
+    config.train.num_steps = _STEPS.value
+    config.train.warmup_steps = min(config.train.warmup_steps, _STEPS.value // 2)
+    config.train.eval_every = min(config.train.eval_every, _STEPS.value)
+    return config
+
+
+def bench_row(
+    task: Task, row: str, workdir: pathlib.Path, records: dict, ood_records: dict
+) -> tuple[dict, inference.LoadedModel]:
+    """Params, FLOPs and cached scores of one trained run at each sampler."""
+    model = inference.load_run(workdir)
+    restorer = scoring.restorer_from_model(model)
+    specs = samplers(_SAMPLERS.value) if model.takes_sampler else [None]
+    entry = {"label": ROWS[row][1], "workdir": str(workdir), "checkpoint": model.name}
+    entry["params"] = param_count(model.params)
+    entry["by_sampler"] = {}
+    # XLA counts a loop body once, so FLOPs per image are NFE x one network evaluation.
+    flops_per_evaluation = model.flops(256, 256, flow.SamplerSpec("euler", 1))
+    for spec in specs:
+        key = spec.describe() if spec else ONE_STEP
+        nfe = spec.steps(1) * EVALUATIONS_PER_STEP[spec.solver] if spec else 1
+        entry["by_sampler"][key] = {
+            "nfe": nfe,
+            "flops": nfe * flops_per_evaluation,
+            "scores": cached(
+                workdir / "bench" / f"scores_{key.replace(':', '_')}.json",
+                cache_key(model, datasets=task.datasets, sigma=task.sigma, sampler=key),
+                lambda spec=spec: score(restorer, records, spec, task.protocol),
+            ),
+        }
+    entry["ood"] = {}
+    ood_specs = samplers(_OOD_SAMPLERS.value) if model.takes_sampler else [None]
+    for sigma, by_set in ood_records.items():
+        entry["ood"][sigma] = {}
+        for spec in ood_specs:
+            key = spec.describe() if spec else ONE_STEP
+            entry["ood"][sigma][key] = cached(
+                workdir / "bench" / f"ood_sigma{sigma}_{key.replace(':', '_')}.json",
+                cache_key(model, sigma=sigma, sampler=key, datasets=list(by_set)),
+                lambda spec=spec, by_set=by_set: score(restorer, by_set, spec, task.protocol),
+            )
+    return entry, model
+
+
+def distill_rows(path: pathlib.Path, datasets: tuple[str, ...]) -> dict:
+    """The RestoRect student and the student alone from bench_distill's JSON (either format)."""
+    report = json.loads(path.read_text())
+    models = report.get("models") or report["students"]
+    rows = {}
+    for name, label in DISTILL_ROWS.items():
+        entry = models[name]
+        scores = {d: entry["scores"][d] for d in datasets}
+        rows[name] = {
+            "label": label,
+            "source": str(path),
+            "params": entry["params"],
+            "images_per_s": {ONE_STEP: entry["images_per_s"]},
+            "by_sampler": {ONE_STEP: {"nfe": 1, "flops": entry["flops"], "scores": scores}},
+        }
+    return rows
+
+
+def plot(report: dict, path: pathlib.Path) -> None:
+    """PSNR on the first test set against NFE: uniform grids as lines, public grids as marks."""
+    import matplotlib  # only the plot needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = report["datasets"][0]
+    figure, axes = plt.subplots(figsize=(5.5, 3.8))
+    for entry in report["rows"].values():
+        points = [
+            (at["nfe"], at["scores"][first]["psnr"], "," in key)
+            for key, at in entry["by_sampler"].items()
+        ]
+        if len(points) == 1:
+            axes.axhline(
+                points[0][1], linestyle=":", label=entry["label"], color=f"C{len(axes.lines)}"
+            )
+            continue
+        uniform = sorted((n, p) for n, p, public in points if not public)
+        line = axes.plot(*zip(*uniform), "o-", label=entry["label"])[0]
+        public = [(n, p) for n, p, is_public in points if is_public]
+        if public:
+            axes.plot(*zip(*public), "x", color=line.get_color(), markersize=9)
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("NFE (x: the public non-uniform grids)")
+    axes.set_ylabel(f"{first} PSNR (dB)")
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def gaps(report: dict) -> dict:
+    """IR-Flow's PSNR minus the one-step baseline's, per sampler and test set."""
+    rows = report["rows"]
+    baseline = rows["one_step"]["by_sampler"][ONE_STEP]["scores"]
+    return {
+        key: {d: at["scores"][d]["psnr"] - baseline[d]["psnr"] for d in report["datasets"]}
+        for key, at in rows["irflow"]["by_sampler"].items()
+    }
+
+
+def main(argv) -> None:
+    del argv
+    logging.getLogger().setLevel(logging.INFO)
+    task = TASKS[_TASK.value]
+    runs = {
+        row: (row_config(task, row), pathlib.Path(_WORKDIR.value) / _TASK.value / ROWS[row][0])
+        for row in task.rows
+    }
+    train_seconds = {
+        row: ensure_trained(config, workdir) for row, (config, workdir) in runs.items()
+    }
+    config = runs["irflow"][0]
+    records = test_records(config, list(task.datasets), task.sigma)
+    ood = {}
+    if task.sigma is not None:
+        ood = {s: test_records(config, list(task.datasets[:1]), int(s)) for s in _OOD_SIGMAS.value}
+    report = {
+        "command": f"RESTORECT_DATA_DIR=../shared/data python tools/bench_methods.py --task {_TASK.value}",
+        "task": _TASK.value,
+        "datasets": list(task.datasets),
+        "sigma": task.sigma,
+        "protocol": task.protocol.describe(),
+        "setting": (
+            f"every row {_STEPS.value} steps, batch {config.train.batch_size} x "
+            f"{config.data.patch_size}^2 crops, seed {config.seed}; TimeUNet "
+            f"width {config.model.width}, blocks {tuple(config.model.num_blocks)}; test sets at "
+            f"full size; {jax.devices()[0].platform} x {jax.device_count()}"
+        ),
+        "rows": {},
+        "ood": {},
+    }
+    loaded = {}
+    for row, (_, workdir) in runs.items():
+        entry, loaded[row] = bench_row(task, row, workdir, records, ood)
+        entry["train_seconds_this_run"] = train_seconds[row]
+        for sigma, by_sampler in entry.pop("ood").items():
+            report["ood"].setdefault(sigma, {})[row] = by_sampler
+        report["rows"][row] = entry
+    report["gap_to_one_step_db"] = gaps(report)
+    # Throughput last, back to back in this process, so every row is timed alike.
+    for row, model in loaded.items():
+        entry = report["rows"][row]
+        entry["images_per_s"] = {}
+        for key in entry["by_sampler"]:
+            spec = None if key == ONE_STEP else flow.parse_sampler(key)
+            entry["images_per_s"][key] = throughput(
+                model, _THROUGHPUT_BATCH.value, _THROUGHPUT_REPS.value, sampler=spec
+            )
+    if _TASK.value == "denoise" and _DISTILL_JSON.value:
+        report["rows"].update(distill_rows(pathlib.Path(_DISTILL_JSON.value), task.datasets))
+    out = pathlib.Path(_OUT.value or f"tools/results/bench_methods_{_TASK.value}_cpu")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    out.with_suffix(".md").write_text("\n".join(methods_table(report)) + "\n")
+    plot(report, pathlib.Path(str(out) + "_nfe.png"))
+    print(out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    app.run(main)
