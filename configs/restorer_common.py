@@ -20,15 +20,11 @@ SIZES = {
 }
 
 
-def restorer_config(
-    task_config: ml_collections.ConfigDict, size: str = "teacher"
-) -> ml_collections.ConfigDict:
+def rgformer_model(size: str) -> ml_collections.ConfigDict:
+    """An RGFormer without priors and Retinex heads, at the teacher's or the student's size."""
     if size not in SIZES:
         raise ValueError(f"restorer size {size!r} is unknown; choose one of {sorted(SIZES)}")
-    config = task_config.copy_and_resolve_references()
-    config.method = "restorer"
-
-    config.model = model = ml_collections.ConfigDict()
+    model = ml_collections.ConfigDict()
     model.name = "rgformer"
     model.width = SIZES[size]["width"]
     model.num_blocks = SIZES[size]["num_blocks"]
@@ -36,6 +32,16 @@ def restorer_config(
     model.num_refinement_blocks = 1
     model.ffn_expansion = 2.66
     model.retinex_heads = False  # no Retinex losses read them
+    model.global_residual = True  # restored = LQ + the network's residual
+    return model
+
+
+def restorer_config(
+    task_config: ml_collections.ConfigDict, size: str = "teacher"
+) -> ml_collections.ConfigDict:
+    config = task_config.copy_and_resolve_references()
+    config.method = "restorer"
+    config.model = rgformer_model(size)
 
     config.loss = loss = ml_collections.ConfigDict()
     loss.l1 = 1.0  # |Y - GT|

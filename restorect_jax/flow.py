@@ -326,8 +326,8 @@ def rollout(
     after, so the result equals the unmasked K-step integration and the program compiles once
     for every K (the work is always `max_steps` steps). Each step is rematerialised by default,
     so memory stays flat in K. `unroll` unrolls the scan: on this CPU the backward pass of the
-    rolled loop, or of any step under `lax.cond`, runs about 4x slower than straight-line code
-    (tools/results/bench_irflow_cpu.json has the timings), at the price of a longer compile.
+    rolled loop, or of any step under `lax.cond`, runs about 5x slower than straight-line code
+    (tools/results/bench_rollout_cpu.json has the timings), at the price of a longer compile.
     """
     velocity_fn = as_velocity(network_fn, parametrization)
     step_fn = _step_fn(velocity_fn, method, parametrization, 1.5)

@@ -28,7 +28,16 @@ def _method(variant="cumulative", **irflow):
     config_lib.validate(config)
     method = methods.get_method("irflow")(config)
     params = jax.jit(method.init_params)(jax.random.PRNGKey(0), _batch())
-    return method, params
+    return method, _perturbed(params)
+
+
+def _perturbed(params, scale=0.1):
+    """Every parameter moved off its initial value: at init the TimeUNet outputs exactly 0."""
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(2), len(leaves))
+    return jax.tree.unflatten(
+        tree, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)]
+    )
 
 
 SAMPLERS = [
@@ -205,6 +214,9 @@ def test_time_unet_pads_odd_sizes_and_depends_on_time():
     assert model.stride == 4
     x = jax.random.uniform(jax.random.PRNGKey(0), (2, 13, 10, 3))
     params = model.init(jax.random.PRNGKey(1), x, jnp.ones(2))
+    # It starts as the zero field (zero-initialised output and second ResBlock convs) ...
+    np.testing.assert_array_equal(model.apply(params, x, jnp.ones(2)), 0.0)
+    params = _perturbed(params)  # ... so move every parameter for the checks below
     out = model.apply(params, x, jnp.array([0.2, 0.9]))
     assert out.shape == x.shape
     # Reflection-padding the input by hand gives the same field, cropped.

@@ -6,12 +6,14 @@ from restorect_jax.methods.irflow import IRFlowMethod
 from restorect_jax.methods.restorect import RestoRectMethod
 from restorect_jax.methods.restorect_teacher import RestoRectTeacherMethod
 from restorect_jax.methods.restorer import RestorerMethod
+from restorect_jax.methods.slkd import SLKDMethod
 
 _METHODS: dict[str, type[Method]] = {
     "restorect_teacher": RestoRectTeacherMethod,
     "restorect": RestoRectMethod,
     "restorer": RestorerMethod,
     "irflow": IRFlowMethod,
+    "slkd": SLKDMethod,
 }
 # Names that runs saved before a rename carry in their config.json.
 _OLD_NAMES = {"teacher": "restorect_teacher"}
@@ -32,6 +34,7 @@ __all__ = [
     "RestoRectMethod",
     "RestoRectTeacherMethod",
     "RestorerMethod",
+    "SLKDMethod",
     "get_method",
     "load_frozen",
     "model_from_config",

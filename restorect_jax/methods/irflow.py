@@ -13,7 +13,7 @@ K uniformly from {msc.min_steps .. msc.max_steps} once per step and rolls the un
 sampler out from y,
     x^ <- y;  for i = K .. 1:  x^ <- x^ - (1 / i) G(x^, i / K);   L_MSC = MSE(x^, x),
 as one masked `lax.scan` of msc.max_steps steps, each rematerialised (memory flat in K;
-`msc.unroll` unrolls it, about 4x faster on CPU than the rolled loop's backward). With
+`msc.unroll` unrolls it, about 5x faster on CPU than the rolled loop's backward). With
 `msc.gradient` the loss backpropagates through the rollout; without it the rollout sits under
 stop_gradient, as in the public code, where L_MSC then trains nothing.
 Prediction integrates from y at t = 1 to t = 0 with `flow.integrate` (cumulative: the Euler step

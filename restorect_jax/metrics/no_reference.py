@@ -595,9 +595,9 @@ def _opencv_resize_cubic(image: np.ndarray, out_h: int, out_w: int) -> np.ndarra
     return np.einsum("hkw,hk->hw", rows[index_h], weight_h).astype(np.float32)
 
 
-_GAUSS_7 = np.exp(-(np.arange(-3.0, 4.0) ** 2) / (2 * (7 / 6) ** 2))
-_GAUSS_7 /= _GAUSS_7.sum()  # 7-tap Gaussian, sigma 7/6 (BRISQUE, PIQE)
-_BRISQUE_TAPS = _GAUSS_7.astype(np.float32)  # OpenCV's float32 kernel
+GAUSS_7 = np.exp(-(np.arange(-3.0, 4.0) ** 2) / (2 * (7 / 6) ** 2))
+GAUSS_7 /= GAUSS_7.sum()  # 7-tap Gaussian, sigma 7/6 (BRISQUE, PIQE)
+_BRISQUE_TAPS = GAUSS_7.astype(np.float32)  # OpenCV's float32 kernel
 
 
 def _fma32(a: np.ndarray, b: np.float32, c: np.ndarray) -> np.ndarray:
@@ -717,6 +717,32 @@ _MATLAB_GREY = np.linalg.inv(
 )[0]
 
 
+def mscn_map(image: np.ndarray, c: float) -> np.ndarray:
+    """Mean-subtracted contrast-normalised map of a 2-D array, in float64 (PIQE's):
+    ``(I - m) / (sqrt(|E[I^2] - m^2|) + c)``, m and E under the 7x7 Gaussian (sigma 7/6) with a
+    replicated border. `losses.mscn` is the same map in JAX, on feature maps."""
+    image = np.asarray(image, np.float64)
+
+    def smooth(a: np.ndarray) -> np.ndarray:
+        a = ndimage.correlate1d(a, GAUSS_7, axis=0, mode="nearest")
+        return ndimage.correlate1d(a, GAUSS_7, axis=1, mode="nearest")
+
+    mu = smooth(image)
+    return (image - mu) / (np.sqrt(np.abs(smooth(image * image) - mu * mu)) + c)
+
+
+def piqe_blocks(
+    mscn: np.ndarray, block: int = 16, threshold: float = 0.1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PIQE's blocks of an MSCN map whose sides are multiples of `block`: the blocks
+    (N, block, block) in row-major order, their variances (n - 1 normalised) and the active
+    mask (variance above `threshold`)."""
+    rows, cols = mscn.shape[0] // block, mscn.shape[1] // block
+    blocks = mscn.reshape(rows, block, cols, block).transpose(0, 2, 1, 3).reshape(-1, block, block)
+    variance = blocks.reshape(len(blocks), -1).var(axis=1, ddof=1)
+    return blocks, variance, variance > threshold
+
+
 def piqe(image: np.ndarray, *, convention: Literal["matlab", "pypiqe"] = "matlab") -> float:
     """Perception-based Image Quality Evaluator (Venkatanath et al. 2015); lower is better.
 
@@ -758,17 +784,7 @@ def piqe(image: np.ndarray, *, convention: Literal["matlab", "pypiqe"] = "matlab
     else:
         raise ValueError(f"unknown PIQE convention {convention!r}")
 
-    def smooth(a: np.ndarray) -> np.ndarray:
-        a = ndimage.correlate1d(a, _GAUSS_7, axis=0, mode="nearest")
-        return ndimage.correlate1d(a, _GAUSS_7, axis=1, mode="nearest")
-
-    mu = smooth(grey)
-    mscn = (grey - mu) / (np.sqrt(np.abs(smooth(grey * grey) - mu * mu)) + 1.0)
-
-    rows, cols = mscn.shape[0] // block, mscn.shape[1] // block
-    blocks = mscn.reshape(rows, block, cols, block).transpose(0, 2, 1, 3).reshape(-1, block, block)
-    variance = blocks.reshape(len(blocks), -1).var(axis=1, ddof=1)
-    active = variance > 0.1
+    blocks, variance, active = piqe_blocks(mscn_map(grey, 1.0), block)
     blocks, variance = blocks[active], variance[active]
     if len(blocks) == 0:
         return 100.0

@@ -47,10 +47,11 @@ class Conv3x3(nn.Module):
 
     features: int
     use_bias: bool = True
+    kernel_init: nn.initializers.Initializer = _KERNEL_INIT
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        kernel = self.param("kernel", _KERNEL_INIT, (3, 3, x.shape[-1], self.features))
+        kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features))
         dtype = jnp.result_type(x, kernel)  # as jnp ops promote: bf16 x bf16 stays bf16
         y = jax.lax.conv_general_dilated(
             x.astype(dtype),

@@ -67,7 +67,7 @@ class RGFormer(nn.Module):
       decoder level l (3, 2, 1): Upsample, concat the level-l skip, 1x1 reduce to the level width
         (not at level 1, which stays at 2C), R-blocks (`num_blocks[l-1]`, `num_heads[l-1]`);
       refinement: `num_refinement_blocks` T-blocks at 2C with `num_heads[0]` heads;
-      restored = LQ + conv3x3(2C -> 3).
+      restored = LQ + conv3x3(2C -> 3) (without `global_residual`: the conv alone).
     R-blocks are modulated by the Retinex prior `z_rex` (B, prior_dim), T-blocks by the image
     prior `z_img` (B, prior_dim); called without priors, the network is unconditioned (no
     modulation layers: a plain Restormer-style restorer). The input is reflect-padded at the
@@ -88,6 +88,9 @@ class RGFormer(nn.Module):
     use_bias: bool = False  # biases in the U-Net's convs (Restormer: none)
     remat: bool = False  # recompute block activations in the backward pass to save memory
     retinex_heads: bool = True  # the auxiliary Retinex heads (only RestoRect's losses read them)
+    # restored = LQ + output conv; False: the output conv alone (an autoencoder must then
+    # reconstruct the image through its features instead of passing it on the skip).
+    global_residual: bool = True
 
     def __post_init__(self) -> None:
         if len(self.num_blocks) != 4 or len(self.num_heads) != 4:
@@ -146,7 +149,9 @@ class RGFormer(nn.Module):
         refine = dec1
         for i in range(self.num_refinement_blocks):
             refine = t_block(h1, self.ffn_expansion, bias, name=f"refine_{i}")(refine, z_img)
-        restored = Conv3x3(3, bias, name="output")(refine) + x
+        restored = Conv3x3(3, bias, name="output")(refine)
+        if self.global_residual:
+            restored = restored + x
 
         def crop(t: Array, stride: int = 1) -> Array:
             return _crop(t, height, width, stride)

@@ -4,7 +4,7 @@ The network reads the state `x_t` (B, H, W, 3) and its time t (B,) and returns a
 field (IR-Flow's cumulative velocity `G(x_t, t) ~ x_t - x`, or a plain velocity). Layout, with
 C = width and level l at C 2^l channels and stride 2^l (l = 0 .. L-1, L = len(num_blocks)):
 
-  e = MLP(sinusoid(1000 t))                                  time embedding, 4C wide
+  e = MLP(sinusoid(1000 t))             time embedding: `time_features` sinusoids, 4C wide
   h = Conv3x3(x_t)
   levels 0 .. L-2:  num_blocks[l] x ResBlock(h, e) (+ LinearAttention), skip_l = h,
                     h = Downsample(h)                        (conv C -> C/2, pixel-unshuffle)
@@ -15,6 +15,8 @@ C = width and level l at C 2^l channels and stride 2^l (l = 0 .. L-1, L = len(nu
 
 ResBlock with FiLM from the time embedding (`scale, shift = Dense(e)`):
   r = Conv3x3(silu(GN(h))),  r = Conv3x3(silu(GN(r) (1 + scale) + shift)),  h + r.
+The second convolution of each ResBlock and the output convolution start at zero, so the
+network starts as the zero field with every block the identity (as diffusion U-Nets do).
 Its convolutions are dense 3x3 (`layers.Conv3x3`) and its projections matrix products
 (`layers.Pointwise`), the forms that run fastest on CPU (DEVELOPERS.md). Inputs of any size are
 padded by reflection to a multiple of the stride 2^(L-1) and the output is cropped back.
@@ -34,6 +36,7 @@ from restorect_jax.image_ops import pad_to_multiple
 from restorect_jax.models.layers import Conv3x3, Downsample, Pointwise, Upsample
 
 Array = jax.Array
+_ZERO = nn.initializers.zeros_init()  # ResBlocks start as the identity and the output at 0
 
 
 def sinusoidal_embedding(t: Array, features: int, scale: float = 1000.0) -> Array:
@@ -58,7 +61,7 @@ class ResBlock(nn.Module):
         r = Conv3x3(channels, name="conv1")(nn.silu(_group_norm(channels, "norm1")(x)))
         scale, shift = jnp.split(nn.Dense(2 * channels, name="film")(nn.silu(embedding)), 2, -1)
         r = _group_norm(channels, "norm2")(r) * (1.0 + scale[:, None, None]) + shift[:, None, None]
-        return x + Conv3x3(channels, name="conv2")(nn.silu(r))
+        return x + Conv3x3(channels, kernel_init=_ZERO, name="conv2")(nn.silu(r))
 
 
 class LinearAttention(nn.Module):
@@ -96,6 +99,9 @@ class TimeUNet(nn.Module):
       attention: per level, whether each ResBlock is followed by linear attention.
       num_heads: attention heads at every level.
       out_channels: channels of the output field.
+      time_features: sinusoids of the time embedding (64 by default, whatever the width: with
+        few, only one or two frequencies vary smoothly over t in [0, 1] and the network
+        can hardly tell times apart).
     """
 
     width: int = 16
@@ -103,6 +109,7 @@ class TimeUNet(nn.Module):
     attention: tuple[bool, ...] = (False, False, True)
     num_heads: int = 1
     out_channels: int = 3
+    time_features: int = 64
 
     @property
     def stride(self) -> int:
@@ -124,7 +131,7 @@ class TimeUNet(nn.Module):
             )
         height, width = x.shape[1:3]
         t = jnp.broadcast_to(jnp.asarray(t, x.dtype), x.shape[:1])
-        embedding = sinusoidal_embedding(t, self.width)
+        embedding = sinusoidal_embedding(t, self.time_features)
         embedding = nn.Dense(4 * self.width, name="time_mlp1")(embedding)
         embedding = nn.Dense(4 * self.width, name="time_mlp2")(nn.silu(embedding))
 
@@ -142,4 +149,4 @@ class TimeUNet(nn.Module):
             h = Pointwise(skips[level].shape[-1], name=f"fuse{level}")(h)
             h = self._level(h, embedding, level, "up")
         h = nn.silu(_group_norm(h.shape[-1], "out_norm")(h))
-        return Conv3x3(self.out_channels, name="out")(h)[:, :height, :width]
+        return Conv3x3(self.out_channels, kernel_init=_ZERO, name="out")(h)[:, :height, :width]

@@ -1,0 +1,192 @@
+"""SLKD: one compact student from two frozen teachers through quality-aware features (METHODS 3).
+
+Teacher A is a restorer `y -> x` (a `restorer` run, `config.frozen.teacher_a`); Teacher B is the
+same architecture trained as a clean-image autoencoder `x -> x` (`config.frozen.teacher_b`,
+configs/slkd_autoencoder.py). The student is the same RGFormer design, narrower and shallower,
+with one scale converter (a 1x1 conv, student width -> teacher width) per matched level. Loss,
+with weights from `config.slkd`:
+  L1(x^, x)
+  + kl  * KL(softmax(T_A(y) / tau) || softmax(x^ / tau))     softmax over the pixels of each
+                                                              channel (our reading), mean over
+                                                              images and channels
+  + nc  * L_NC,  L_NC = sum_l mean |B(SCM(E_S^l(y))) - B(E_A^l(y))|      encoder levels (DRL)
+  + et  * L_ET,  L_ET = sum_l mean |P(SCM(D_S^l(y))) - P(D_B^l(x))|      decoder levels (IRL)
+B is the BRISQUE extractor (MSCN, optionally with paired products) and P the PIQE extractor
+(block activity weighted by edge strength), `restorect_jax/quality_features.py`. PIQE blocks
+cover `piqe_block` image pixels at every level (`piqe_block / stride` feature pixels).
+`slkd.drl` / `slkd.irl` switch either half off (ablations; the KL term belongs to DRL);
+`slkd.features = "mse"` replaces B and P by the identity and |.|_1 by a squared error (the
+feature-MSE baseline). The paper's exact formulas are not public: these are reconstructions.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from restorect_jax import flow, losses, quality_features
+from restorect_jax.config_lib import lookup, require
+from restorect_jax.methods.base import (
+    Batch,
+    Method,
+    PyTree,
+    model_from_config,
+    validate_rgformer,
+)
+from restorect_jax.methods.frozen import FrozenModel, load_frozen
+from restorect_jax.models.student import FeatureProjections
+
+ENCODER_LEVELS = {"enc1": 1, "enc2": 2, "enc3": 4, "latent": 8}  # name: stride
+DECODER_LEVELS = {"dec3": 4, "dec2": 2, "dec1": 1, "refine": 1}
+FEATURES = ("quality", "mse")
+WEIGHTS = ("l1", "kl", "nc", "et")
+
+
+class SLKDMethod(Method):
+    """Trains the student and its scale converters; both teachers enter the step frozen."""
+
+    def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
+        super().__init__(config, inference=inference)
+        self.model = model_from_config(config.model)
+        self.settings = config.slkd
+        self.teachers: dict[str, FrozenModel] = {}
+        if not inference:
+            for name in ("teacher_a", "teacher_b"):
+                self.teachers[name] = load_frozen(name, config.frozen[name])
+
+    @classmethod
+    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+        validate_rgformer(config, conditioned=False)
+        settings = lookup(config, "slkd")
+        for name in ("teacher_a", "teacher_b"):
+            lookup(config, f"frozen.{name}")  # present (config_lib checks every frozen entry)
+        for term in (*WEIGHTS, "mscn_c"):
+            value = settings[term]
+            require(value >= 0, f"slkd.{term}", value, "must be >= 0")
+        require(settings.tau > 0, "slkd.tau", settings.tau, "must be > 0")
+        require(
+            settings.features in FEATURES, "slkd.features", settings.features, f"one of {FEATURES}"
+        )
+        for key, known in (("encoder_levels", ENCODER_LEVELS), ("decoder_levels", DECODER_LEVELS)):
+            levels = tuple(settings[key])
+            require(
+                levels and set(levels) <= set(known),
+                f"slkd.{key}",
+                levels,
+                f"must be a non-empty subset of {tuple(known)}",
+            )
+        block = settings.piqe_block
+        deepest = max(DECODER_LEVELS[level] for level in settings.decoder_levels)
+        require(
+            block % deepest == 0 and config.data.patch_size % block == 0,
+            "slkd.piqe_block",
+            block,
+            f"must divide data.patch_size={config.data.patch_size} and be a multiple of the "
+            f"deepest decoder level's stride {deepest}",
+        )
+
+    # --- parameters ------------------------------------------------------------------------------
+
+    def _converters(self, batch: Batch) -> dict[str, FeatureProjections]:
+        """One projection module per teacher, from the teacher's feature widths (eval_shape)."""
+        modules = {}
+        for name, key in (("teacher_a", "encoder_levels"), ("teacher_b", "decoder_levels")):
+            teacher = self.teachers[name]
+            shapes = jax.eval_shape(
+                lambda p, lq, t=teacher: t.method.model.apply(p, lq), teacher.params, batch["lq"]
+            ).features
+            levels = tuple(self.settings[key])
+            modules[name] = FeatureProjections(tuple((lv, shapes[lv].shape[-1]) for lv in levels))
+        return modules
+
+    def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
+        student_rng, a_rng, b_rng = jax.random.split(rng, 3)
+        student = self.model.init(student_rng, batch["lq"])
+        if not self.teachers:  # built for inference: the converters are training-only
+            return {"student": student}
+        features = jax.eval_shape(self.model.apply, student, batch["lq"]).features
+        dummy = {name: jnp.zeros(shape.shape, shape.dtype) for name, shape in features.items()}
+        converters = self._converters(batch)
+        return {
+            "student": student,
+            "converters": {
+                "teacher_a": converters["teacher_a"].init(a_rng, dummy),
+                "teacher_b": converters["teacher_b"].init(b_rng, dummy),
+            },
+        }
+
+    def frozen_params(self) -> PyTree:
+        return {name: teacher.params for name, teacher in self.teachers.items()}
+
+    def inference_params(self, params: PyTree) -> PyTree:
+        return {"student": params["student"]}
+
+    # --- loss ------------------------------------------------------------------------------------
+
+    def _extract(self, kind: str, x: jax.Array, stride: int) -> jax.Array:
+        """B (kind "nc") or P (kind "et") of a feature map; identity for feature MSE."""
+        settings = self.settings
+        if settings.features == "mse":
+            return x
+        if kind == "nc":
+            return quality_features.brisque_features(x, settings.mscn_c, settings.brisque_pairs)
+        block = settings.piqe_block // stride
+        return quality_features.piqe_features(x, settings.mscn_c, block, settings.piqe_threshold)
+
+    def _distance(self, a: jax.Array, b: jax.Array) -> jax.Array:
+        return losses.mse_loss(a, b) if self.settings.features == "mse" else losses.l1_loss(a, b)
+
+    def feature_term(
+        self, kind: str, converted: dict, teacher: dict, strides: dict[str, int]
+    ) -> jax.Array:
+        """sum over levels of distance(extract(SCM(student)), extract(teacher))."""
+        return sum(
+            self._distance(
+                self._extract(kind, converted[level], strides[level]),
+                self._extract(kind, teacher[level], strides[level]),
+            )
+            for level in converted
+        )
+
+    def kl_term(self, teacher_out: jax.Array, student_out: jax.Array) -> jax.Array:
+        """KL(softmax(T / tau) || softmax(S / tau)) over the pixels of each channel."""
+        tau = self.settings.tau
+        b, _, _, c = teacher_out.shape
+        log_p = jax.nn.log_softmax(teacher_out.reshape(b, -1, c) / tau, axis=1)
+        log_q = jax.nn.log_softmax(student_out.reshape(b, -1, c) / tau, axis=1)
+        return jnp.mean(jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=1))
+
+    def loss(
+        self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array, phase: str = "train"
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        del rng, phase  # deterministic, one phase
+        settings, lq, gt = self.settings, batch["lq"], batch["gt"]
+        student = self.model.apply(params["student"], lq)
+        terms = {"l1": losses.l1_loss(student.restored, gt)}
+        converters = self._converters(batch)
+        if settings.drl:
+            teacher_a = self.teachers["teacher_a"].method.model.apply(frozen["teacher_a"], lq)
+            converted = converters["teacher_a"].apply(
+                params["converters"]["teacher_a"], student.features
+            )
+            terms["kl"] = self.kl_term(teacher_a.restored, student.restored)
+            terms["nc"] = self.feature_term("nc", converted, teacher_a.features, ENCODER_LEVELS)
+        if settings.irl:
+            teacher_b = self.teachers["teacher_b"].method.model.apply(frozen["teacher_b"], gt)
+            converted = converters["teacher_b"].apply(
+                params["converters"]["teacher_b"], student.features
+            )
+            terms["et"] = self.feature_term("et", converted, teacher_b.features, DECODER_LEVELS)
+        total = sum(settings[name] * value for name, value in terms.items())
+        return total, terms
+
+    def predict(
+        self,
+        params: PyTree,
+        frozen: PyTree,
+        batch: Batch,
+        sampler: flow.SamplerSpec | None = None,
+    ) -> jax.Array:
+        del frozen, sampler  # the student alone, not a flow
+        return self.model.apply(params["student"], batch["lq"]).restored

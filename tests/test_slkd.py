@@ -1,0 +1,240 @@
+"""SLKD (METHODS 3): the quality extractors against the metrics' numpy internals, each loss term,
+gradients and frozen teachers, and a smoke run that trains, resumes and restores."""
+
+import hashlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import skimage.data
+from conftest import init_params, save_run
+
+from configs import restorer_smoke, slkd_smoke
+from restorect_jax import checkpoint as checkpoint_lib
+from restorect_jax import config_lib, inference, methods, quality_features, train
+from restorect_jax.metrics import no_reference
+
+
+def _camera() -> np.ndarray:
+    """A natural grey image on the [0, 255] scale, float64: the top-left 128x128 of
+    scikit-image's embedded camera (sky, with a few textured blocks)."""
+    return skimage.data.camera()[:128, :128].astype(np.float64)
+
+
+@pytest.mark.parametrize("c", [1.0, 1.0 / 255.0])
+def test_mscn_equals_the_metrics_map(c):
+    grey = _camera()
+    scale = 1.0 if c == 1.0 else 1.0 / 255.0  # PIQE's [0, 255] or BRISQUE's [0, 1] scale
+    expected = no_reference.mscn_map(grey * scale, c)
+    with jax.enable_x64(True):
+        got = quality_features.mscn(jnp.asarray(grey * scale)[None, ..., None], c)
+        got = np.asarray(got)[0, ..., 0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # In float32 (training) the map stays close wherever the local contrast is not tiny.
+    got32 = np.asarray(
+        quality_features.mscn(jnp.asarray(grey * scale, jnp.float32)[None, ..., None], c)
+    )
+    assert np.median(np.abs(got32[0, ..., 0] - expected)) < 1e-3
+
+
+def test_piqe_blocks_and_active_mask_equal_the_metrics():
+    normalised = no_reference.mscn_map(_camera(), 1.0)
+    _, variance, active = no_reference.piqe_blocks(normalised, 16)
+    assert 0 < active.sum() < active.size  # the image has both kinds of block
+    got_variance, got_active = quality_features.piqe_block_stats(
+        jnp.asarray(normalised, jnp.float32)[None, ..., None], 16, 0.1
+    )
+    np.testing.assert_array_equal(np.asarray(got_active).reshape(-1), active)
+    np.testing.assert_allclose(np.asarray(got_variance).reshape(-1), variance, rtol=1e-5)
+
+
+def test_paired_products_are_neighbour_products_with_zero_border():
+    x = jax.random.normal(jax.random.PRNGKey(0), (1, 9, 8, 2))
+    features = quality_features.brisque_features(x, 0.1, pairs=True)
+    assert features.shape == (1, 9, 8, 10)
+    b = np.asarray(features[..., :2])
+    right, upper_right = np.asarray(features[..., 2:4]), np.asarray(features[..., 8:10])
+    np.testing.assert_allclose(right[:, :, :-1], b[:, :, :-1] * b[:, :, 1:], rtol=1e-6)
+    np.testing.assert_array_equal(right[:, :, -1], 0.0)
+    np.testing.assert_allclose(upper_right[:, 1:, :-1], b[:, 1:, :-1] * b[:, :-1, 1:], rtol=1e-6)
+    np.testing.assert_array_equal(upper_right[:, 0], 0.0)
+
+
+def test_piqe_features_are_active_variance_times_edge_strength():
+    """By hand for a 2x2-block map: one flat block (inactive) and three random ones."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 16, 16, 1)).astype(np.float32)
+    x[:, :8, :8] = 0.5  # flat: MSCN ~ 0 there (the Gaussian reaches a little over the edge)
+    got = np.asarray(quality_features.piqe_features(jnp.asarray(x), 0.1, 8, threshold=0.1))
+    normalised = no_reference.mscn_map(x[0, ..., 0], 0.1)
+    for i in range(2):
+        for j in range(2):
+            block = normalised[8 * i : 8 * i + 8, 8 * j : 8 * j + 8]
+            variance = block.var(ddof=1)
+            borders = (block[0], block[-1], block[:, 0], block[:, -1])
+            edge = np.mean([np.abs(np.diff(b)).mean() for b in borders])
+            expected = variance * edge if variance > 0.1 else 0.0
+            np.testing.assert_allclose(got[0, i, j, 0], expected, rtol=2e-4, atol=1e-6)
+    assert got[0, 0, 0, 0] == 0.0
+
+
+# --- the method ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def teacher_runs(tmp_path_factory):
+    """Teacher A (a tiny restorer) and Teacher B (the same without the global residual)."""
+    root = tmp_path_factory.mktemp("teachers")
+    runs = {}
+    for name, residual in (("teacher_a", True), ("teacher_b", False)):
+        config = restorer_smoke.get_config()
+        config.model.global_residual = residual
+        save_run(root / name, config, init_params(config))
+        runs[name] = str(root / name)
+    return runs
+
+
+def _config(teacher_runs, variant="slkd"):
+    config = slkd_smoke.get_config(variant)
+    config.frozen.teacher_a = teacher_runs["teacher_a"]
+    config.frozen.teacher_b = teacher_runs["teacher_b"]
+    config_lib.validate(config)
+    return config
+
+
+def _batch(size=32):
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(size=(2, size, size, 3)).astype(np.float32)
+    lq = np.clip(gt + rng.normal(0, 0.1, gt.shape), 0, 1).astype(np.float32)
+    return {"lq": jnp.asarray(lq), "gt": jnp.asarray(gt)}
+
+
+def test_kl_term_by_hand(teacher_runs):
+    method = methods.get_method("slkd")(_config(teacher_runs))
+    teacher = jnp.asarray([0.0, 0.2, 0.4, 0.1]).reshape(1, 2, 2, 1)
+    student = jnp.asarray([0.3, 0.3, 0.0, 0.1]).reshape(1, 2, 2, 1)
+    p = np.exp(np.asarray(teacher).ravel() / 0.1)
+    p /= p.sum()
+    q = np.exp(np.asarray(student).ravel() / 0.1)
+    q /= q.sum()
+    np.testing.assert_allclose(
+        method.kl_term(teacher, student), np.sum(p * np.log(p / q)), rtol=1e-5
+    )
+    assert float(method.kl_term(teacher, teacher)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_loss_is_the_weighted_sum_and_feature_terms_match_by_hand(teacher_runs):
+    config = _config(teacher_runs)
+    method = methods.get_method("slkd")(config)
+    batch = _batch()
+    params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
+    frozen = method.frozen_params()
+    total, terms = method.loss(params, frozen, batch, None)
+    assert set(terms) == {"l1", "kl", "nc", "et"}
+    weights = config.slkd
+    np.testing.assert_allclose(total, sum(weights[k] * v for k, v in terms.items()), rtol=1e-6)
+
+    # L_NC by hand: the converted student encoder maps and Teacher A's, through numpy MSCN.
+    student = method.model.apply(params["student"], batch["lq"])
+    converted = method._converters(batch)["teacher_a"].apply(
+        params["converters"]["teacher_a"], student.features
+    )
+    teacher_a = method.teachers["teacher_a"]
+    teacher = teacher_a.method.model.apply(frozen["teacher_a"], batch["lq"]).features
+
+    def np_mscn(x):
+        x = np.asarray(x, np.float64)
+        return np.stack(
+            [
+                np.stack([no_reference.mscn_map(x[b, ..., k], 0.1) for k in range(x.shape[-1])], -1)
+                for b in range(x.shape[0])
+            ]
+        )
+
+    expected = sum(
+        np.mean(np.abs(np_mscn(converted[level]) - np_mscn(teacher[level])))
+        for level in ("enc1", "enc2", "enc3")
+    )
+    np.testing.assert_allclose(terms["nc"], expected, rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "variant, expected_terms",
+    [("drl", {"l1", "kl", "nc"}), ("irl", {"l1", "et"}), ("feature_mse", {"l1", "kl", "nc", "et"})],
+)
+def test_ablation_switches(teacher_runs, variant, expected_terms):
+    method = methods.get_method("slkd")(_config(teacher_runs, variant))
+    batch = _batch()
+    params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
+    _, terms = method.loss(params, method.frozen_params(), batch, None)
+    assert set(terms) == expected_terms
+
+
+def test_gradients_reach_the_student_and_both_converters(teacher_runs):
+    method = methods.get_method("slkd")(_config(teacher_runs))
+    batch = _batch()
+    params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
+    grads = jax.grad(lambda p: method.loss(p, method.frozen_params(), batch, None)[0])(params)
+    for part in (
+        grads["student"],
+        grads["converters"]["teacher_a"],
+        grads["converters"]["teacher_b"],
+    ):
+        leaves = jax.tree.leaves(part)
+        assert all(np.all(np.isfinite(g)) for g in leaves)
+        assert any(np.any(g != 0) for g in leaves)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("slkd.tau", 0.0, "> 0"),
+        ("slkd.features", "cosine", "one of"),
+        ("slkd.encoder_levels", ("enc9",), "subset"),
+        ("slkd.piqe_block", 12, "divide"),
+        ("frozen.teacher_a", "", "finished run"),
+    ],
+)
+def test_config_errors_name_the_key(teacher_runs, key, value, message):
+    config = _config(teacher_runs)
+    section, name = key.split(".")
+    config[section][name] = value
+    with pytest.raises(ValueError, match=rf"config\.{key}.*{message}"):
+        config_lib.validate(config)
+
+
+def _tree_digest(folder) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_smoke_run_trains_resumes_keeps_teachers_and_restores(teacher_runs, tmp_path):
+    import pathlib
+
+    before = {name: _tree_digest(pathlib.Path(run)) for name, run in teacher_runs.items()}
+    config = _config(teacher_runs)
+    config.data.tfds_dir = str(tmp_path / "tfds")
+    config.train.num_steps, config.train.eval_every = 4, 4
+    config.train.log_every, config.train.checkpoint_every = 1, 2
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train.train_and_evaluate(config, straight)
+    train.train_and_evaluate(config, resumed, stop_at=2)
+    train.train_and_evaluate(config, resumed)
+    _, a = checkpoint_lib.load_state(straight / "checkpoints")
+    _, b = checkpoint_lib.load_state(resumed / "checkpoints")
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+    # The student and converters moved; the teachers' runs are untouched.
+    _, first = checkpoint_lib.load_state(straight / "checkpoints", 2)
+    assert any(
+        np.any(x != y)
+        for x, y in zip(jax.tree.leaves(first["params"]), jax.tree.leaves(a["params"]))
+    )
+    assert {name: _tree_digest(pathlib.Path(run)) for name, run in teacher_runs.items()} == before
+
+    model = inference.load_run(straight)
+    image = np.random.default_rng(0).uniform(size=(1, 24, 16, 3)).astype(np.float32)
+    out = model.predict(image)
+    assert out.shape == image.shape and np.all(np.isfinite(out))
