@@ -57,6 +57,28 @@ def student_run(tmp_path_factory) -> pathlib.Path:
     return workdir
 
 
+def train_twice_and_check_resume(config, tmp_path: pathlib.Path) -> tuple[pathlib.Path, dict]:
+    """Trains `config` for 4 steps straight and again stopped at step 2 and resumed; asserts
+    the two end states are bit-identical. Returns the straight run's folder and end state."""
+    import jax
+    import numpy as np
+
+    from restorect_jax import checkpoint as checkpoint_lib
+    from restorect_jax import train
+
+    config.data.tfds_dir = str(tmp_path / "tfds")
+    config.train.num_steps, config.train.eval_every = 4, 4
+    config.train.log_every, config.train.checkpoint_every = 1, 2
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train.train_and_evaluate(config, straight)
+    train.train_and_evaluate(config, resumed, stop_at=2)
+    train.train_and_evaluate(config, resumed)
+    _, state = checkpoint_lib.load_state(straight / "checkpoints")
+    _, resumed_state = checkpoint_lib.load_state(resumed / "checkpoints")
+    jax.tree.map(np.testing.assert_array_equal, state, resumed_state)
+    return straight, state
+
+
 def run_module(module: str, args: list[str], cwd=None, env=None):
     """Runs `python -m module args...` (from the repository root with it on PYTHONPATH, unless
     `cwd` / `env` say otherwise); returns the completed process."""

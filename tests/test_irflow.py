@@ -6,11 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_module
+from conftest import run_module, train_twice_and_check_resume
 
 from configs import irflow_denoise, irflow_smoke
-from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib, flow, inference, methods, train
+from restorect_jax import config_lib, flow, inference, methods
 from restorect_jax.methods.irflow import PUBLIC_GRIDS
 from restorect_jax.models import TimeUNet
 
@@ -234,16 +233,7 @@ def test_time_unet_pads_odd_sizes_and_depends_on_time():
 
 def test_smoke_run_trains_resumes_bit_exactly_and_restores(tmp_path):
     config = irflow_smoke.get_config()
-    config.data.tfds_dir = str(tmp_path / "tfds")
-    config.train.num_steps, config.train.eval_every = 4, 4
-    config.train.log_every, config.train.checkpoint_every = 1, 2
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train.train_and_evaluate(config, straight)
-    train.train_and_evaluate(config, resumed, stop_at=2)
-    train.train_and_evaluate(config, resumed)
-    _, a = checkpoint_lib.load_state(straight / "checkpoints")
-    _, b = checkpoint_lib.load_state(resumed / "checkpoints")
-    jax.tree.map(np.testing.assert_array_equal, a, b)
+    straight, _ = train_twice_and_check_resume(config, tmp_path)
 
     model = inference.load_run(straight)
     assert model.takes_sampler

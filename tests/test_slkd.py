@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import skimage.data
-from conftest import init_params, save_run
+from conftest import init_params, save_run, train_twice_and_check_resume
 
 from configs import restorer_smoke, slkd_smoke
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib, inference, methods, quality_features, train
+from restorect_jax import config_lib, inference, methods, quality_features
 from restorect_jax.metrics import no_reference
 
 
@@ -216,16 +216,7 @@ def test_smoke_run_trains_resumes_keeps_teachers_and_restores(teacher_runs, tmp_
 
     before = {name: _tree_digest(pathlib.Path(run)) for name, run in teacher_runs.items()}
     config = _config(teacher_runs)
-    config.data.tfds_dir = str(tmp_path / "tfds")
-    config.train.num_steps, config.train.eval_every = 4, 4
-    config.train.log_every, config.train.checkpoint_every = 1, 2
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train.train_and_evaluate(config, straight)
-    train.train_and_evaluate(config, resumed, stop_at=2)
-    train.train_and_evaluate(config, resumed)
-    _, a = checkpoint_lib.load_state(straight / "checkpoints")
-    _, b = checkpoint_lib.load_state(resumed / "checkpoints")
-    jax.tree.map(np.testing.assert_array_equal, a, b)
+    straight, a = train_twice_and_check_resume(config, tmp_path)
     # The student and converters moved; the teachers' runs are untouched.
     _, first = checkpoint_lib.load_state(straight / "checkpoints", 2)
     assert any(
