@@ -348,6 +348,52 @@ def rollout(
     return x_end
 
 
+# --- cost-aware breakpoints (FLUX-IR, METHODS 4) ---------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowProblem:
+    """What a flow method integrates for one batch: its network, the state at t = 1 and the
+    network's parametrisation (`Method.flow_problem` builds one)."""
+
+    network_fn: NetworkFn
+    start: jax.Array
+    parametrization: Parametrization = "velocity"
+
+
+def two_step_costs(problem: FlowProblem, trajectory: jax.Array, grid: jax.Array) -> jax.Array:
+    """The cost of sampling in two jumps 1 -> t_k -> 0, for each interior point of a reference
+    trajectory, per sample: (N - 1, B).
+
+    `trajectory` (N + 1, B, ...) holds the states of a many-step integration at `grid` (N + 1,)
+    from 1 to 0. One Euler jump from s to e lands at J = X_s - (t_s - t_e) v(X_s, t_s), so its
+    secant is v(X_s, t_s), and the cost of the jump is the distance between the trajectory's
+    own secant and it:
+        cost(s -> e) = || (X_s - X_e) / (t_s - t_e) - (X_s - J(X_s; s -> e)) / (t_s - t_e) ||_2
+                     = || (X_s - X_e) / (t_s - t_e) - v(X_s, t_s) ||_2.
+    Entry k - 1 is cost(t_0 -> t_k) + cost(t_k -> t_N); both are 0 on a straight trajectory.
+    """
+    velocity = as_velocity(problem.network_fn, problem.parametrization)
+    grid = jnp.asarray(grid, trajectory.dtype)
+    batch = trajectory.shape[1]
+    start, end, interior = trajectory[0], trajectory[-1], trajectory[1:-1]
+    times = grid[1:-1]
+
+    def per_sample_norm(x: jax.Array) -> jax.Array:  # (K, B, ...) -> (K, B)
+        return jnp.sqrt(jnp.sum(x.reshape(x.shape[:2] + (-1,)) ** 2, axis=-1))
+
+    def spread(t: jax.Array) -> jax.Array:  # (K,) -> broadcast against (K, B, ...)
+        return t.reshape((-1,) + (1,) * (trajectory.ndim - 1))
+
+    v_start = velocity(start, jnp.full((batch,), grid[0]))
+    first = (start[None] - interior) / spread(grid[0] - times) - v_start[None]
+    v_interior = jax.lax.map(
+        lambda xt: velocity(xt[0], jnp.full((batch,), xt[1])), (interior, times)
+    )
+    second = (interior - end[None]) / spread(times - grid[-1]) - v_interior
+    return per_sample_norm(first) + per_sample_norm(second)
+
+
 def sampler_from_flags(
     default: SamplerSpec, text: str | None, steps: int | None
 ) -> SamplerSpec | None:

@@ -223,3 +223,20 @@ def test_sde_step_keeps_the_interpolant_marginal():
     assert abs(out.std() - t_next) < 3 * t_next / np.sqrt(2 * n)
     with pytest.raises(ValueError, match="needs an rng"):
         flow.integrate(velocity, x, jnp.array([t, t_next]), "sde")
+
+
+def test_two_step_costs_by_hand_and_zero_on_a_straight_path():
+    """A 2-step reference trajectory (grid 1, 0.5, 0) with one interior point, velocity v = 2x:
+    cost(1 -> 0.5) = |(X0 - X1) / 0.5 - v(X0)|, cost(0.5 -> 0) = |(X1 - X2) / 0.5 - v(X1)|."""
+    network = lambda x, t: 2.0 * x
+    grid = jnp.array([1.0, 0.5, 0.0])
+    trajectory = jnp.array([[[1.0, 2.0]], [[0.0, 1.0]], [[0.5, 0.5]]])  # (3, B=1, 2)
+    problem = flow.FlowProblem(network, trajectory[0])
+    first = np.linalg.norm((np.array([1.0, 2.0]) - [0.0, 1.0]) / 0.5 - 2 * np.array([1.0, 2.0]))
+    second = np.linalg.norm((np.array([0.0, 1.0]) - [0.5, 0.5]) / 0.5 - 2 * np.array([0.0, 1.0]))
+    np.testing.assert_allclose(flow.two_step_costs(problem, trajectory, grid), [[first + second]])
+    # On a straight path (constant velocity), every two-jump schedule costs nothing.
+    constant = flow.FlowProblem(lambda x, t: jnp.ones_like(x), jnp.zeros((2, 3)))
+    fine = flow.time_grid(8)
+    _, path = flow.integrate(constant.network_fn, constant.start, fine, return_trajectory=True)
+    np.testing.assert_allclose(flow.two_step_costs(constant, path, fine), 0.0, atol=1e-5)

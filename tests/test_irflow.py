@@ -259,3 +259,25 @@ def test_smoke_run_trains_resumes_bit_exactly_and_restores(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "out" / "photo.png").is_file()
+
+
+def test_flow_problem_integrates_to_the_prediction_and_an_exact_flow_costs_nothing():
+    method, params = _method()
+    batch = _batch()
+    problem = method.flow_problem(params, {}, batch)
+    grid = flow.time_grid(4)
+    np.testing.assert_allclose(
+        flow.integrate(problem.network_fn, problem.start, grid, parametrization="cumulative"),
+        method.predict(params, {}, batch, flow.SamplerSpec("euler", 4)),
+        atol=1e-6,
+    )
+    # With the exact G the trajectory is the straight line: every breakpoint is free.
+    exact = flow.FlowProblem(lambda x_t, t: x_t - batch["gt"], batch["lq"], "cumulative")
+    fine = flow.time_grid(10)
+    _, path = flow.integrate(
+        exact.network_fn, exact.start, fine, parametrization="cumulative", return_trajectory=True
+    )
+    np.testing.assert_allclose(flow.two_step_costs(exact, path, fine), 0.0, atol=1e-4)
+    one_step, one_step_params = _method("one_step")
+    with pytest.raises(ValueError, match="integrates no flow"):
+        one_step.flow_problem(one_step_params, {}, batch)

@@ -177,6 +177,7 @@ def test_bench_methods_renderer_lists_every_sampler_gap_and_ood_level(tmp_path):
                 "params": 600_000,
                 "by_sampler": {"euler:1": at(1, 28.0), "euler:1,0.2,0": at(2, 28.5)},
                 "images_per_s": {"euler:1": 8.0, "euler:1,0.2,0": 4.0},
+                "seconds_per_512": {"euler:1": 0.5, "euler:1,0.2,0": 1.0},
             },
             "one_step": {
                 "label": "baseline",
@@ -195,10 +196,13 @@ def test_bench_methods_renderer_lists_every_sampler_gap_and_ood_level(tmp_path):
     path.write_text(json.dumps(payload))
     lines = report.render_bench_methods(path)
     assert lines[:4] == [
-        "| model | sampler | NFE | params | GFLOPs @256 | images/s @256 | CBSD68 PSNR / SSIM |",
-        "|---|---|---|---|---|---|---|",
-        "| IR-Flow | euler:1 | 1 | 0.600M | 4.00 | 8.00 | 28.00 / 0.8000 |",
-        "| IR-Flow | euler:1,0.2,0 | 2 | 0.600M | 8.00 | 4.00 | 28.50 / 0.8000 |",
+        (
+            "| model | sampler | NFE | params | GFLOPs @256 | images/s @256 | s @512"
+            " | CBSD68 PSNR / SSIM |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+        "| IR-Flow | euler:1 | 1 | 0.600M | 4.00 | 8.00 | 0.50 | 28.00 / 0.8000 |",
+        "| IR-Flow | euler:1,0.2,0 | 2 | 0.600M | 8.00 | 4.00 | 1.00 | 28.50 / 0.8000 |",
     ]
     assert "IR-Flow minus the one-step baseline, PSNR (dB): euler:1: CBSD68 -0.25; " in "\n".join(
         lines

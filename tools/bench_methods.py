@@ -7,12 +7,15 @@ scores). Rows:
   one_step:        the same network trained at t = 1 only: a one-step residual restorer;
   irflow_nograd:   IR-Flow with the public code's rollout under stop_gradient (denoise only);
   irflow_velocity: IR-Flow with the plain rectified-flow target y - x (denoise only);
+  bundle:          the task's bundled model (restorect_jax/weights/<task>/), the model an IR-Flow
+                   run must beat at equal or lower seconds per 512x512 image to replace it;
   and, for denoising, the RestoRect student and the student trained alone, read from
   `--distill_json` (tools/bench_distill.py: the same steps, batch and crops).
-Each flow row is scored at every sampler of `--samplers` (uniform grids and the public
-non-uniform ones); the table gives NFE (network evaluations per image), params, GFLOPs per
+IR-Flow is scored at every sampler of `--samplers` (uniform grids and the public non-uniform
+ones), the ablations at `--ablation_samplers`; the table gives NFE (network evaluations per image), params, GFLOPs per
 256x256 image at that sampler (XLA cost analysis), images/s at 256x256 (batch / median call
-time after warm-up), and PSNR/SSIM per test set. Denoising adds the out-of-distribution scores:
+time after warm-up), seconds per 512x512 image (batch 1, median after warm-up) and PSNR/SSIM
+per test set. Denoising adds the out-of-distribution scores:
 models trained at sigma 25, scored on CBSD68 at `--ood_sigmas`. Writes `<out>.json`,
 `<out>.md` and `<out>_nfe.png`.
 
@@ -31,6 +34,7 @@ import sys
 
 import jax
 import ml_collections
+import numpy as np
 from absl import app, flags
 
 # The checkout's root, for `configs` (the package itself may be installed elsewhere).
@@ -40,6 +44,7 @@ from bench_common import (
     cache_key,
     cached,
     ensure_trained,
+    median_seconds,
     param_count,
     score,
     test_records,
@@ -73,14 +78,15 @@ TASKS = {
         irflow_derain, ("Rain100H-heldout",), None, Protocol(y_channel=True), ("irflow", "one_step")
     ),
 }
-ROWS = {  # row name: (config variant, label)
-    "irflow": ("cumulative", "IR-Flow (cumulative G, MSC with gradients)"),
-    "one_step": ("one_step", "same network, t = 1 only (one-step baseline)"),
-    "irflow_nograd": ("nograd", "IR-Flow, MSC under stop_gradient (public code)"),
-    "irflow_velocity": ("velocity", "IR-Flow, plain RF target y - x"),
+ROWS = {  # row name: (config variant, label, scored at --samplers rather than the ablations')
+    "irflow": ("cumulative", "IR-Flow (cumulative G, MSC with gradients)", True),
+    "one_step": ("one_step", "same network, t = 1 only (one-step baseline)", False),
+    "irflow_nograd": ("nograd", "IR-Flow, MSC under stop_gradient (public code)", False),
+    "irflow_velocity": ("velocity", "IR-Flow, plain RF target y - x", False),
 }
 DISTILL_ROWS = {"restorect": "RestoRect student", "none": "student trained alone"}
 ONE_STEP = "one step"  # the sampler column of models without a flow
+DEFAULT = "default"  # the sampler column of the bundled model (its own sampler)
 EVALUATIONS_PER_STEP = {"euler": 1, "heun": 2, "rk4": 4}
 
 _TASK = flags.DEFINE_enum("task", "denoise", list(TASKS), "the task and its test sets")
@@ -89,7 +95,12 @@ _STEPS = flags.DEFINE_integer("steps", 1500, "training steps of every row")
 _SAMPLERS = flags.DEFINE_string(
     "samplers",
     "euler:1;euler:2;euler:4;euler:10;euler:1,0.2,0;euler:1,0.2,0.1,0;euler:1,0.5,0.25,0.05,0",
-    "';'-separated samplers (flow.parse_sampler) every flow row is scored at",
+    "';'-separated samplers (flow.parse_sampler) IR-Flow is scored at",
+)
+_ABLATION_SAMPLERS = flags.DEFINE_string(
+    "ablation_samplers",
+    "euler:1;euler:2;euler:4;euler:10",
+    "';'-separated samplers of the ablation rows (nograd, velocity)",
 )
 _OOD_SIGMAS = flags.DEFINE_list("ood_sigmas", ["15", "50"], "denoise: other stored AWGN levels")
 _OOD_SAMPLERS = flags.DEFINE_string(
@@ -123,7 +134,8 @@ def bench_row(
     """Params, FLOPs and cached scores of one trained run at each sampler."""
     model = inference.load_run(workdir)
     restorer = scoring.restorer_from_model(model)
-    specs = samplers(_SAMPLERS.value) if model.takes_sampler else [None]
+    texts = _SAMPLERS.value if ROWS[row][2] else _ABLATION_SAMPLERS.value
+    specs = samplers(texts) if model.takes_sampler else [None]
     entry = {"label": ROWS[row][1], "workdir": str(workdir), "checkpoint": model.name}
     entry["params"] = param_count(model.params)
     entry["by_sampler"] = {}
@@ -153,6 +165,51 @@ def bench_row(
                 lambda spec=spec, by_set=by_set: score(restorer, by_set, spec, task.protocol),
             )
     return entry, model
+
+
+def bundle_row(task: Task, records: dict, ood_records: dict) -> tuple[dict, inference.LoadedModel]:
+    """The task's bundled model (restorect_jax/weights/<task>/) at its default sampler."""
+    model = inference.load_model(task=_TASK.value)
+    restorer = scoring.restorer_from_model(model)
+    folder = inference.WEIGHTS_DIR / _TASK.value
+    key = dict(cache_key(model, datasets=task.datasets, sigma=task.sigma), bundle=_TASK.value)
+    bench_folder = pathlib.Path(_WORKDIR.value) / _TASK.value / "bundle"
+    label = f"bundled model ({model.name}"
+    if model.takes_sampler:
+        label += f", {model.method.default_sampler().describe()} in its latent flow"
+    entry = {
+        "label": label + ")",
+        "workdir": str(folder),
+        "params": param_count(model.params),
+        "by_sampler": {
+            DEFAULT: {
+                "nfe": 1,
+                "flops": model.flops(256, 256),
+                "scores": cached(
+                    bench_folder / "scores.json",
+                    key,
+                    lambda: score(restorer, records, None, task.protocol),
+                ),
+            }
+        },
+        "ood": {
+            sigma: {
+                DEFAULT: cached(
+                    bench_folder / f"ood_sigma{sigma}.json",
+                    dict(key, sigma=sigma),
+                    lambda by_set=by_set: score(restorer, by_set, None, task.protocol),
+                )
+            }
+            for sigma, by_set in ood_records.items()
+        },
+    }
+    return entry, model
+
+
+def seconds_per_512(model: inference.LoadedModel, sampler: flow.SamplerSpec | None) -> float:
+    """Median seconds to restore one 512x512 image (batch 1) after warm-up."""
+    image = np.random.default_rng(0).uniform(size=(1, 512, 512, 3)).astype(np.float32)
+    return median_seconds(lambda: model.predict(image, image, sampler), _THROUGHPUT_REPS.value)
 
 
 def distill_rows(path: pathlib.Path, datasets: tuple[str, ...]) -> dict:
@@ -250,19 +307,22 @@ def main(argv) -> None:
     for row, (_, workdir) in runs.items():
         entry, loaded[row] = bench_row(task, row, workdir, records, ood)
         entry["train_seconds_this_run"] = train_seconds[row]
+        report["rows"][row] = entry
+    report["rows"]["bundle"], loaded["bundle"] = bundle_row(task, records, ood)
+    for row, entry in report["rows"].items():
         for sigma, by_sampler in entry.pop("ood").items():
             report["ood"].setdefault(sigma, {})[row] = by_sampler
-        report["rows"][row] = entry
     report["gap_to_one_step_db"] = gaps(report)
     # Throughput last, back to back in this process, so every row is timed alike.
     for row, model in loaded.items():
         entry = report["rows"][row]
-        entry["images_per_s"] = {}
+        entry["images_per_s"], entry["seconds_per_512"] = {}, {}
         for key in entry["by_sampler"]:
-            spec = None if key == ONE_STEP else flow.parse_sampler(key)
+            spec = None if key in (ONE_STEP, DEFAULT) else flow.parse_sampler(key)
             entry["images_per_s"][key] = throughput(
                 model, _THROUGHPUT_BATCH.value, _THROUGHPUT_REPS.value, sampler=spec
             )
+            entry["seconds_per_512"][key] = seconds_per_512(model, spec)
     if _TASK.value == "denoise" and _DISTILL_JSON.value:
         report["rows"].update(distill_rows(pathlib.Path(_DISTILL_JSON.value), task.datasets))
     out = pathlib.Path(_OUT.value or f"tools/results/bench_methods_{_TASK.value}_cpu")

@@ -264,12 +264,14 @@ def methods_table(report: dict) -> list[str]:
     rows = []
     for entry in report["rows"].values():
         for key, at in entry["by_sampler"].items():
+            seconds = entry.get("seconds_per_512", {}).get(key)
             rows.append(
                 [entry["label"], key, str(at["nfe"]), f"{entry['params'] / 1e6:.3f}M"]
                 + [f"{at['flops'] / 1e9:.2f}", f"{entry['images_per_s'][key]:.2f}"]
+                + ["-" if seconds is None else f"{seconds:.2f}"]
                 + [_psnr_ssim(at["scores"], d) for d in datasets]
             )
-    header = ["model", "sampler", "NFE", "params", "GFLOPs @256", "images/s @256"]
+    header = ["model", "sampler", "NFE", "params", "GFLOPs @256", "images/s @256", "s @512"]
     lines = markdown_table(header + [f"{d} PSNR / SSIM" for d in datasets], rows)
     lines += ["", f"IR-Flow minus the one-step baseline, PSNR (dB): {_methods_gaps(report)}."]
     if report["ood"]:

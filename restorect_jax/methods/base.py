@@ -103,6 +103,13 @@ class Method(abc.ABC):
         other methods ignore it.
         """
 
+    def flow_problem(self, params: PyTree, frozen: PyTree, batch: Batch) -> flow.FlowProblem:
+        """The ODE `predict` integrates for `batch` (network, start state, parametrisation), for
+        tools that study a flow model's trajectories (`tools/breakpoints.py`). Only methods
+        whose `takes_sampler` is True have one."""
+        del params, frozen, batch
+        raise ValueError(f"{type(self).__name__} integrates no flow (takes_sampler is False)")
+
     def default_sampler(self) -> flow.SamplerSpec:
         """The sampler `predict` uses when given None (flow methods read it from their config)."""
         return flow.SamplerSpec()

@@ -142,6 +142,11 @@ class IRFlowMethod(Method):
     def default_sampler(self) -> flow.SamplerSpec:
         return flow.parse_sampler(self.settings.sampler)
 
+    def flow_problem(self, params: PyTree, frozen: PyTree, batch: Batch) -> flow.FlowProblem:
+        if not self.takes_sampler:
+            return super().flow_problem(params, frozen, batch)
+        return flow.FlowProblem(self.network(params), batch["lq"], self.parametrization)
+
     def time_grid(self, sampler: flow.SamplerSpec) -> jax.Array:
         """The sampler's grid; its uniform steps become the public grid if `irflow.grid` asks."""
         steps = sampler.steps(self.default_sampler().steps(1))
@@ -156,7 +161,6 @@ class IRFlowMethod(Method):
         batch: Batch,
         sampler: flow.SamplerSpec | None = None,
     ) -> jax.Array:
-        del frozen
         lq = batch["lq"]
         if not self.takes_sampler:  # the one-step baseline: x^ = y - G(y, 1)
             return lq - self.network(params)(lq, jnp.ones(lq.shape[:1], lq.dtype))
@@ -166,10 +170,11 @@ class IRFlowMethod(Method):
                 f"sampler {sampler.describe()!r}: IR-Flow starts from the degraded image, not "
                 "noise; use euler, heun or rk4"
             )
+        problem = self.flow_problem(params, frozen, batch)
         return flow.integrate(
-            self.network(params),
-            lq,
+            problem.network_fn,
+            problem.start,
             self.time_grid(sampler),
             sampler.solver,
-            parametrization=self.parametrization,
+            parametrization=problem.parametrization,
         )

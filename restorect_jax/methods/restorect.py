@@ -236,6 +236,16 @@ class RestoRectMethod(Method):
     def default_sampler(self) -> flow.SamplerSpec:
         return flow.SamplerSpec(self.config.flow.solver, self.config.flow.num_steps)
 
+    def flow_problem(self, params: PyTree, frozen: PyTree, batch: Batch) -> flow.FlowProblem:
+        """The latent flow of the priors: from the fixed noise, conditioned on the LQ image."""
+        if not self.takes_sampler:
+            return super().flow_problem(params, frozen, batch)
+        lq = batch["lq"]
+        cond = self.student.apply(params["student"], lq, method="conditions")
+        dim = 2 * self.config.model.prior_dim
+        noise = jnp.broadcast_to(self.fixed_noise(dim), (lq.shape[0], dim))
+        return flow.FlowProblem(self._velocity_fn(params, cond), noise)
+
     def fixed_noise(self, dim: int) -> jax.Array:
         """The (1, dim) prediction start noise, drawn by numpy from `flow.noise_seed`.
 
