@@ -86,7 +86,11 @@ ROWS = {
     "irflow_nograd": ("nograd", "IR-Flow, MSC under stop_gradient (public code)", False),
     "irflow_velocity": ("velocity", "IR-Flow, plain RF target y - x", False),
 }
-DISTILL_ROWS = {"restorect": "RestoRect student", "none": "student trained alone"}
+DISTILL_ROWS = {
+    "restorect": "RestoRect student (λ = 0.02; its own runs, speed measured apart)",
+    "none": "RestoRect student architecture trained alone (its own run, speed measured apart)",
+}
+DISTILL_EVAL = {"restorect": "student_restorect_loss.flex=0.02", "none": "student_none"}
 ONE_STEP = "one step"  # the sampler column of models without a flow
 DEFAULT = "default"  # the sampler column of the bundled model (its own sampler)
 EVALUATIONS_PER_STEP = {"euler": 1, "heun": 2, "rk4": 4}
@@ -214,20 +218,29 @@ def seconds_per_512(model: inference.LoadedModel, sampler: flow.SamplerSpec | No
     return median_seconds(lambda: model.predict(image, image, sampler), _THROUGHPUT_REPS.value)
 
 
-def distill_rows(path: pathlib.Path, datasets: tuple[str, ...]) -> dict:
-    """The RestoRect student and the student alone from bench_distill's JSON (either format)."""
+def distill_rows(path: pathlib.Path, task: Task) -> dict:
+    """The RestoRect student and the student trained alone: params, FLOPs and images/s from
+    bench_distill's JSON (either format), PSNR/SSIM from `evaluate`'s JSON of the same runs
+    (`DISTILL_EVAL`, the stored benchmark noise every row here is scored on)."""
     report = json.loads(path.read_text())
     models = report.get("models") or report["students"]
     rows = {}
     for name, label in DISTILL_ROWS.items():
         entry = models[name]
-        scores = {d: entry["scores"][d] for d in datasets}
+        evaluated = json.loads(
+            (path.parent / "eval" / DISTILL_EVAL[name] / "results.json").read_text()
+        )
+        scores = {
+            result["dataset"]: {key: result["means"][key] for key in ("psnr", "ssim")}
+            for result in evaluated["results"]
+            if result["dataset"] in task.datasets and result["sigma"] == task.sigma
+        }
         rows[name] = {
             "label": label,
-            "source": str(path),
+            "source": f"{path}; {evaluated['command']}",
             "params": entry["params"],
-            "images_per_s": {ONE_STEP: entry["images_per_s"]},
-            "by_sampler": {ONE_STEP: {"nfe": 1, "flops": entry["flops"], "scores": scores}},
+            "images_per_s": {DEFAULT: entry["images_per_s"]},
+            "by_sampler": {DEFAULT: {"nfe": 1, "flops": entry["flops"], "scores": scores}},
         }
     return rows
 
@@ -326,7 +339,7 @@ def main(argv) -> None:
             )
             entry["seconds_per_512"][key] = seconds_per_512(model, spec)
     if _TASK.value == "denoise" and _DISTILL_JSON.value:
-        report["rows"].update(distill_rows(pathlib.Path(_DISTILL_JSON.value), task.datasets))
+        report["rows"].update(distill_rows(pathlib.Path(_DISTILL_JSON.value), task))
     out = pathlib.Path(_OUT.value or f"tools/results/bench_methods_{_TASK.value}_cpu")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
