@@ -124,8 +124,7 @@ def test_msc_term_trains_only_with_gradients_through_the_rollout(variant):
 
 
 @pytest.mark.parametrize("variant", ["cumulative", "velocity"])
-@pytest.mark.parametrize("solver", ["euler", "heun", "rk4"])
-def test_no_nan_at_t_zero(variant, solver):
+def test_no_nan_at_t_zero(variant):
     """Training times on the grid {0, 1} and every solver's last step ending at t = 0."""
     method, params = _method(variant, time_points=2)
     batch = _batch()
@@ -133,8 +132,9 @@ def test_no_nan_at_t_zero(variant, solver):
         params
     )
     assert np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
-    restored = method.predict(params, {}, batch, flow.SamplerSpec(solver, 3))
-    assert np.all(np.isfinite(restored))
+    for solver in ("euler", "heun", "rk4"):
+        restored = method.predict(params, {}, batch, flow.SamplerSpec(solver, 3))
+        assert np.all(np.isfinite(restored)), solver
 
 
 def test_loss_traces_once_for_every_drawn_step_count():

@@ -110,8 +110,16 @@ def _batch(size=32):
     return {"lq": jnp.asarray(lq), "gt": jnp.asarray(gt)}
 
 
-def test_kl_term_by_hand(teacher_runs):
-    method = methods.get_method("slkd")(_config(teacher_runs))
+@pytest.fixture(scope="module")
+def slkd(teacher_runs):
+    """(config, method, params) of the default SLKD smoke student, initialised once."""
+    config = _config(teacher_runs)
+    method = methods.get_method("slkd")(config)
+    return config, method, jax.jit(method.init_params)(jax.random.PRNGKey(0), _batch())
+
+
+def test_kl_term_by_hand(slkd):
+    _, method, _ = slkd
     teacher = jnp.asarray([0.0, 0.2, 0.4, 0.1]).reshape(1, 2, 2, 1)
     student = jnp.asarray([0.3, 0.3, 0.0, 0.1]).reshape(1, 2, 2, 1)
     p = np.exp(np.asarray(teacher).ravel() / 0.1)
@@ -124,11 +132,9 @@ def test_kl_term_by_hand(teacher_runs):
     assert float(method.kl_term(teacher, teacher)) == pytest.approx(0.0, abs=1e-7)
 
 
-def test_loss_is_the_weighted_sum_and_feature_terms_match_by_hand(teacher_runs):
-    config = _config(teacher_runs)
-    method = methods.get_method("slkd")(config)
+def test_loss_is_the_weighted_sum_and_feature_terms_match_by_hand(slkd):
+    config, method, params = slkd
     batch = _batch()
-    params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
     frozen = method.frozen_params()
     total, terms = method.loss(params, frozen, batch, None)
     assert set(terms) == {"l1", "kl", "nc", "et"}
@@ -163,19 +169,19 @@ def test_loss_is_the_weighted_sum_and_feature_terms_match_by_hand(teacher_runs):
     "variant, expected_terms",
     [("drl", {"l1", "kl", "nc"}), ("irl", {"l1", "et"}), ("feature_mse", {"l1", "kl", "nc", "et"})],
 )
-def test_ablation_switches(teacher_runs, variant, expected_terms):
+def test_ablation_switches(teacher_runs, slkd, variant, expected_terms):
     method = methods.get_method("slkd")(_config(teacher_runs, variant))
     batch = _batch()
-    params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
+    params = slkd[2]  # every variant has the same parameters
     _, terms = method.loss(params, method.frozen_params(), batch, None)
     assert set(terms) == expected_terms
 
 
-def test_gradients_reach_the_student_and_both_converters(teacher_runs):
-    method = methods.get_method("slkd")(_config(teacher_runs))
+def test_gradients_reach_the_student_and_both_converters(slkd):
+    _, method, params = slkd
     batch = _batch()
-    params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
-    grads = jax.grad(lambda p: method.loss(p, method.frozen_params(), batch, None)[0])(params)
+    loss = lambda p, frozen: method.loss(p, frozen, batch, None)[0]
+    grads = jax.jit(jax.grad(loss))(params, method.frozen_params())
     for part in (
         grads["student"],
         grads["converters"]["teacher_a"],
