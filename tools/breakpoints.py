@@ -95,6 +95,8 @@ def main(argv) -> None:
         "reference": flow.SamplerSpec("euler", _STEPS.value),
     }
     report = {
+        "command": "RESTORECT_DATA_DIR=../shared/data python tools/breakpoints.py "
+        + " ".join(sys.argv[1:]),
         "model": model.name,
         "workdir": _WORKDIR.value or f"task {_TASK.value}",
         "images": f"{len(records)} {_DATASET.value} centre crops of {_CROP.value}px"
