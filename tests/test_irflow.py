@@ -231,7 +231,7 @@ def test_time_unet_pads_odd_sizes_and_depends_on_time():
         )
 
 
-def test_smoke_run_trains_resumes_bit_exactly_and_restores(tmp_path):
+def test_smoke_run_trains_resumes_bit_exactly_bundles_and_restores(tmp_path):
     config = irflow_smoke.get_config()
     straight, _ = train_twice_and_check_resume(config, tmp_path)
 
@@ -240,6 +240,10 @@ def test_smoke_run_trains_resumes_bit_exactly_and_restores(tmp_path):
     image = np.random.default_rng(0).uniform(size=(1, 24, 20, 3)).astype(np.float32)
     out = model.predict(image, None, flow.parse_sampler("heun:2"))
     assert out.shape == image.shape and np.all(np.isfinite(out))
+    # A weight bundle of it predicts the same.
+    inference.save_bundle(model, tmp_path / "bundle")
+    bundle = inference.load_model(bundle=str(tmp_path / "bundle"))
+    np.testing.assert_array_equal(bundle.predict(image, None, flow.parse_sampler("heun:2")), out)
 
     photo = tmp_path / "photo.png"
     from PIL import Image

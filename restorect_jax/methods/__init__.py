@@ -1,6 +1,7 @@
 """Training methods, by config name (`config.method`)."""
 
 from restorect_jax.methods.base import Method, model_from_config
+from restorect_jax.methods.fluxir import FluxIRMethod
 from restorect_jax.methods.frozen import FrozenModel, load_frozen
 from restorect_jax.methods.irflow import IRFlowMethod
 from restorect_jax.methods.restorect import RestoRectMethod
@@ -14,6 +15,7 @@ _METHODS: dict[str, type[Method]] = {
     "restorer": RestorerMethod,
     "irflow": IRFlowMethod,
     "slkd": SLKDMethod,
+    "fluxir": FluxIRMethod,
 }
 # Names that runs saved before a rename carry in their config.json.
 _OLD_NAMES = {"teacher": "restorect_teacher"}
@@ -28,6 +30,7 @@ def get_method(name: str) -> type[Method]:
 
 
 __all__ = [
+    "FluxIRMethod",
     "FrozenModel",
     "IRFlowMethod",
     "Method",
