@@ -121,6 +121,7 @@ def test_config_errors_name_the_key(key, value, message):
         config_lib.validate(config)
 
 
+@pytest.mark.slow  # 75 s; the phases, copies and losses have fast tests above, resume in test_train
 def test_smoke_run_goes_through_every_phase_resumes_and_restores(tmp_path):
     config = fluxir_smoke.get_config()
     config.fluxir.base_steps, config.fluxir.rl_steps = 1, 2  # steps 0 | 1, 2 | 3 of 4

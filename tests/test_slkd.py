@@ -217,6 +217,7 @@ def _tree_digest(folder) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.slow  # 60-100 s; losses and gradients have fast tests above, resume in test_train
 def test_smoke_run_trains_resumes_keeps_teachers_and_restores(teacher_runs, tmp_path):
     import pathlib
 
