@@ -231,6 +231,7 @@ def test_time_unet_pads_odd_sizes_and_depends_on_time():
         )
 
 
+@pytest.mark.slow  # 40 s; the sampler and losses have fast tests above, resume in test_train
 def test_smoke_run_trains_resumes_bit_exactly_bundles_and_restores(tmp_path):
     config = irflow_smoke.get_config()
     straight, _ = train_twice_and_check_resume(config, tmp_path)
