@@ -8,8 +8,9 @@ and distill (20%) by default. Variants after the config path
   rl:       base then RL trajectory guidance (80% / 20%), 10 Euler steps;
   two_step: base, rl, then a 2-step student at `fluxir.breakpoint` (the default);
   one_step: base, rl, then a 1-step student.
-Paper scale: the TimeUNet's paper-scale flags (configs/irflow_common.py), rl.num_samples 8,
-a learning rate near 5e-6 for the rl phase (run it as its own job, resuming the base run).
+Paper scale: the TimeUNet's paper-scale flags (configs/irflow_common.py), rl.num_samples 8
+(the paper fine-tunes with a learning rate near 5e-6 in its RL stage; here one schedule runs
+through every phase).
 """
 
 import ml_collections

@@ -13,5 +13,5 @@ def get_config(variant: str = "two_step") -> ml_collections.ConfigDict:
     config.fluxir.sampler = "euler:3"
     config.fluxir.teacher_steps = 3
     config.fluxir.rl.num_samples = 2
-    config.fluxir.rl.refresh_every = 2
+    config.fluxir.rl.refresh_every = 1
     return config

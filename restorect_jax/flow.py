@@ -89,8 +89,9 @@ class SamplerSpec:
             where = ",".join(f"{t:g}" for t in self.grid)
         else:
             where = "" if self.num_steps is None else str(self.num_steps)
-        text = self.solver + (f":{where}" if where else "")
-        return text + (f":{self.alpha_max:g}" if self.stochastic else "")
+        if self.stochastic:
+            return f"{self.solver}:{where}:{self.alpha_max:g}"
+        return self.solver + (f":{where}" if where else "")
 
 
 def parse_sampler(text: str) -> SamplerSpec:

@@ -110,6 +110,7 @@ def test_time_sampling_and_grids():
         ("heun:2", flow.SamplerSpec("heun", 2)),
         ("euler:1,0.5,0.25,0.05,0", flow.SamplerSpec("euler", grid=(1.0, 0.5, 0.25, 0.05, 0.0))),
         ("sde:10:1.8", flow.SamplerSpec("sde", 10, alpha_max=1.8)),
+        ("sde::1.5", flow.SamplerSpec("sde")),  # the method's steps, alpha_max given
     ],
 )
 def test_sampler_text_round_trips(text, spec):

@@ -109,6 +109,7 @@ def test_distill_grids_put_the_breakpoint_on_the_teacher_grid():
         ("fluxir.rl.reward", "lpips", "one of"),
         ("fluxir.rl.num_samples", 1, ">= 2"),
         ("fluxir.rl_steps", 5000, "<= train.num_steps"),
+        ("fluxir.rl.refresh_every", 7, "divide fluxir.base_steps"),
     ],
 )
 def test_config_errors_name_the_key(key, value, message):

@@ -236,3 +236,21 @@ def test_smoke_run_trains_resumes_keeps_teachers_and_restores(teacher_runs, tmp_
     image = np.random.default_rng(0).uniform(size=(1, 24, 16, 3)).astype(np.float32)
     out = model.predict(image)
     assert out.shape == image.shape and np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"piqe_block": 4}, "at least twice"),  # 1 x 1 blocks at dec3 (stride 4): var of 1 = NaN
+        ({"mscn_c": 0.0}, "> 0"),
+    ],
+)
+def test_settings_that_would_give_nan_are_refused(teacher_runs, overrides, message):
+    config = _config(teacher_runs)
+    config.slkd.update(overrides)
+    with pytest.raises(ValueError, match=message):
+        config_lib.validate(config)
+    # Without the IRL quality term the PIQE block size does not matter.
+    if "piqe_block" in overrides:
+        config.slkd.features = "mse"
+        config_lib.validate(config)

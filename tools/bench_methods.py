@@ -139,6 +139,8 @@ def bench_row(
 ) -> tuple[dict, inference.LoadedModel]:
     """Params, FLOPs and cached scores of one trained run at each sampler."""
     model = inference.load_run(workdir)
+    if not model.name.endswith(f"@{_STEPS.value}"):  # a run left by a bench of other --steps
+        raise SystemExit(f"error: {workdir} holds {model.name}, not step {_STEPS.value}")
     restorer = scoring.restorer_from_model(model)
     texts = _SAMPLERS.value if ROWS[row][2] else _ABLATION_SAMPLERS.value
     specs = samplers(texts) if model.takes_sampler else [None]

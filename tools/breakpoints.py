@@ -91,7 +91,7 @@ def main(argv) -> None:
     best_sampler = flow.SamplerSpec("euler", grid=(1.0, round(best, 6), 0.0))
     samplers = {
         "best": best_sampler,
-        "uniform": flow.SamplerSpec("euler", 2),
+        "uniform": flow.SamplerSpec("euler", grid=(1.0, 0.5, 0.0)),
         "reference": flow.SamplerSpec("euler", _STEPS.value),
     }
     report = {

@@ -83,6 +83,13 @@ class FluxIRMethod(Method):
         rl = settings.rl
         require(rl.num_samples >= 2, "fluxir.rl.num_samples", rl.num_samples, "must be >= 2")
         require(rl.refresh_every > 0, "fluxir.rl.refresh_every", rl.refresh_every, "must be > 0")
+        require(
+            settings.rl_steps == 0 or settings.base_steps % rl.refresh_every == 0,
+            "fluxir.rl.refresh_every",
+            rl.refresh_every,
+            f"must divide fluxir.base_steps={settings.base_steps}, so that the policy copy is "
+            "refreshed when the rl phase starts",
+        )
         require(rl.reward in REWARDS, "fluxir.rl.reward", rl.reward, f"one of {REWARDS}")
         require(1 < rl.alpha_max < 2, "fluxir.rl.alpha_max", rl.alpha_max, "in (1, 2)")
         try:
@@ -194,7 +201,8 @@ class FluxIRMethod(Method):
     def distill_grids(self) -> tuple[np.ndarray, np.ndarray, int]:
         """(teacher grid, student grid, index of t* in the teacher grid): static numpy."""
         steps, t_star = self.settings.teacher_steps, self.settings.breakpoint
-        teacher = np.unique(np.append(np.linspace(1.0, 0.0, steps + 1), t_star))[::-1]
+        points = np.append(np.linspace(1.0, 0.0, steps + 1), t_star)
+        teacher = np.unique(np.round(points, 6))[::-1]
         student = (1.0, t_star, 0.0) if self.settings.student_steps == 2 else (1.0, 0.0)
         index = int(np.argmin(np.abs(teacher - t_star)))
         return teacher.astype(np.float32), np.asarray(student, np.float32), index

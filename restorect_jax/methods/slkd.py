@@ -61,9 +61,10 @@ class SLKDMethod(Method):
         settings = lookup(config, "slkd")
         for name in ("teacher_a", "teacher_b"):
             lookup(config, f"frozen.{name}")  # present (config_lib checks every frozen entry)
-        for term in (*WEIGHTS, "mscn_c"):
+        for term in WEIGHTS:
             value = settings[term]
             require(value >= 0, f"slkd.{term}", value, "must be >= 0")
+        require(settings.mscn_c > 0, "slkd.mscn_c", settings.mscn_c, "must be > 0")
         require(settings.tau > 0, "slkd.tau", settings.tau, "must be > 0")
         require(
             settings.features in FEATURES, "slkd.features", settings.features, f"one of {FEATURES}"
@@ -76,15 +77,23 @@ class SLKDMethod(Method):
                 levels,
                 f"must be a non-empty subset of {tuple(known)}",
             )
-        block = settings.piqe_block
-        deepest = max(DECODER_LEVELS[level] for level in settings.decoder_levels)
-        require(
-            block % deepest == 0 and config.data.patch_size % block == 0,
-            "slkd.piqe_block",
-            block,
-            f"must divide data.patch_size={config.data.patch_size} and be a multiple of the "
-            f"deepest decoder level's stride {deepest}",
-        )
+        if settings.irl and settings.features == "quality":
+            block = settings.piqe_block
+            deepest = max(DECODER_LEVELS[level] for level in settings.decoder_levels)
+            patches = [config.data.patch_size, *(stage[1] for stage in config.train.progressive)]
+            require(
+                block % deepest == 0 and block >= 2 * deepest,
+                "slkd.piqe_block",
+                block,
+                f"must be a multiple of the deepest decoder level's stride {deepest} and at "
+                "least twice it (blocks of 2 x 2 feature pixels or more)",
+            )
+            require(
+                all(patch % block == 0 for patch in patches),
+                "slkd.piqe_block",
+                block,
+                f"must divide every training patch size {patches}",
+            )
 
     # --- parameters ------------------------------------------------------------------------------
 

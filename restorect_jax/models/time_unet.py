@@ -48,8 +48,9 @@ def sinusoidal_embedding(t: Array, features: int, scale: float = 1000.0) -> Arra
 
 
 def _group_norm(channels: int, name: str) -> nn.GroupNorm:
-    """GroupNorm with up to 8 groups of at least 4 channels (1 group below 8 channels)."""
-    return nn.GroupNorm(num_groups=max(1, min(8, channels // 4)), name=name)
+    """GroupNorm with the most groups (up to 8) that divide the channels into groups of 4+."""
+    groups = max(g for g in range(1, 9) if channels % g == 0 and (channels // g >= 4 or g == 1))
+    return nn.GroupNorm(num_groups=groups, name=name)
 
 
 class ResBlock(nn.Module):
