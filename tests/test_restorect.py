@@ -288,7 +288,7 @@ _CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 _SHIPPED_CONFIGS = sorted(
     path.stem
     for path in _CONFIG_DIR.glob("*.py")
-    if path.stem not in ("__init__", "restorect_common", "restorer_common")
+    if path.stem != "__init__" and not path.stem.endswith("_common")
 )
 
 
@@ -298,6 +298,9 @@ def test_every_shipped_config_validates(name):
     if name == "restorect_smoke":
         assert config.frozen.teacher == ""  # the tests give it a teacher they make
         config.frozen.teacher = "teacher"
+    if name == "slkd_smoke":
+        assert config.frozen.teacher_a == config.frozen.teacher_b == ""  # likewise
+        config.frozen.teacher_a, config.frozen.teacher_b = "teacher_a", "teacher_b"
     config_lib.validate(config)
     if name.startswith("restorer_") and name != "restorer_smoke":
         config_lib.validate(importlib.import_module(f"configs.{name}").get_config("student"))
