@@ -158,8 +158,9 @@ def train_step(
     if mask is not None:
         updates = _zero_where_frozen(updates, mask)
     params = optax.apply_updates(state.params, updates)
+    ema_step = state.step - method.ema_warmup_start(phase)
     ema_params = optax.incremental_update(
-        params, state.ema_params, step_size=1.0 - ema_decay_at(state.step, ema_decay)
+        params, state.ema_params, step_size=1.0 - ema_decay_at(ema_step, ema_decay)
     )
     finite = jnp.isfinite(loss) & _all_finite(grads)
     candidate = TrainState(
@@ -610,7 +611,7 @@ def _train_in_workdir(
     frozen = jax.device_put(method.frozen_params(), replicated)
 
     step_fn = steps.train_step
-    predict_fn = jax.jit(method.predict)
+    predict_fn = jax.jit(method.predict, static_argnums=(3,))
     validates = train_config.eval_every > 0
     val_images = data_lib.load_eval_images(config.data, seed=config.seed) if validates else []
     metric_names = tuple(config.eval.get("metrics", ("psnr", "ssim")))
@@ -691,8 +692,13 @@ def _train_in_workdir(
             if validates and (
                 step % train_config.eval_every == 0 or step == train_config.num_steps
             ):
+                sampler = method.validation_sampler(method.phase_at(step - 1))
                 last_scores, restored = evaluate(
-                    predict_fn, state.ema_params, frozen, val_images, metric_names
+                    lambda *args, sampler=sampler: predict_fn(*args, sampler),
+                    state.ema_params,
+                    frozen,
+                    val_images,
+                    metric_names,
                 )
                 writer.write_scalars(
                     step, {f"val/{key}": value for key, value in last_scores.items()}

@@ -5,11 +5,12 @@ is tested in test_flow.py, the breakpoint cost in test_flow.py and test_irflow.p
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from conftest import train_twice_and_check_resume
 
 from configs import fluxir_denoise, fluxir_smoke
-from restorect_jax import config_lib, flow, inference, methods
+from restorect_jax import config_lib, flow, inference, methods, train
 
 
 def _batch(size=16):
@@ -87,6 +88,41 @@ def test_gradients_reach_the_trained_model_and_not_the_frozen_copy(phase):
     grad_params, grad_frozen = jax.grad(loss, argnums=(0, 1))(params, frozen)
     assert float(grad_params["scale"]) != 0.0
     assert all(float(g) == 0.0 for g in jax.tree.leaves(grad_frozen))
+
+
+@pytest.mark.parametrize("phase", ["base", "rl", "distill"])
+@pytest.mark.parametrize("into_phase", [0, 5])
+def test_each_phase_restarts_the_ema_and_validates_at_its_own_grid(phase, into_phase):
+    """The EMA's warm-up decay (1 + s) / (10 + s) counts s from the phase's first step, so the
+    old average's weight is 0.1 at that step; validation uses `fluxir.sampler` until distill."""
+    method = _toy(_method())
+    start = method.ema_warmup_start(phase)
+    assert method.phase_at(start) == phase and (start == 0 or method.phase_at(start - 1) != phase)
+    params = {"scale": jnp.float32(-0.8)}
+    optimizer = optax.sgd(0.1)
+    state = train.TrainState(
+        step=jnp.int32(start + into_phase),
+        params=params,
+        ema_params={"scale": jnp.float32(0.0)},
+        opt_state=optimizer.init(params),
+    )
+    frozen = {"policy": {"scale": jnp.float32(-0.5)}, "teacher": {"scale": jnp.float32(-0.6)}}
+    new, _ = train.train_step(
+        state,
+        _batch(),
+        frozen,
+        phase,
+        method=method,
+        optimizer=optimizer,
+        ema_decay=0.999,
+        base_rng=jax.random.PRNGKey(0),
+    )
+    old_weight = (1 + into_phase) / (10 + into_phase)
+    np.testing.assert_allclose(
+        new.ema_params["scale"], (1 - old_weight) * new.params["scale"], rtol=1e-6
+    )
+    expected = None if phase == "distill" else flow.parse_sampler(method.settings.sampler)
+    assert method.validation_sampler(phase) == expected
 
 
 def test_distill_grids_put_the_breakpoint_on_the_teacher_grid():

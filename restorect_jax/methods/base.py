@@ -75,6 +75,21 @@ class Method(abc.ABC):
         del step
         return "train"
 
+    def ema_warmup_start(self, phase: str) -> int:
+        """The step from which the EMA's warm-up (`train.ema_decay_at`) counts in `phase`.
+
+        0 by default: one average over the whole run. A method whose phases train different
+        functions returns each phase's first step, which restarts the average there (the
+        warm-up's weight on the older average falls below 1e-12 within 100 steps).
+        """
+        del phase
+        return 0
+
+    def validation_sampler(self, phase: str) -> flow.SamplerSpec | None:
+        """The sampler of in-training validation after a step of `phase`; None: the default."""
+        del phase
+        return None
+
     def trainable(self, params: PyTree, phase: str) -> PyTree | None:
         """Booleans shaped like `params`, True where `phase` trains the leaf; None = all of them.
 

@@ -19,6 +19,8 @@ into one or two steps (METHODS 4). Three phases by step (`config.fluxir`):
 Prediction starts from one fixed noise image (numpy, seed `fluxir.noise_seed`), shared by every
 image of a batch, and integrates the default sampler: the student's grid after a distill phase,
 else `fluxir.sampler`. t* comes from `tools/breakpoints.py` (or 0.5, the uniform 2-step grid).
+Each phase starts a fresh EMA (`ema_warmup_start`), and in-training validation before the
+distill phase integrates `fluxir.sampler`.
 """
 
 from __future__ import annotations
@@ -111,6 +113,19 @@ class FluxIRMethod(Method):
         if self.settings.student_steps:
             copies["teacher"] = self.settings.base_steps + self.settings.rl_steps
         return copies
+
+    def ema_warmup_start(self, phase: str) -> int:
+        """Each phase trains a different function (a flow, its RL fine-tune, a 1-2 step
+        student): its EMA restarts at the phase's first step."""
+        settings = self.settings
+        return {BASE: 0, RL: settings.base_steps, DISTILL: settings.base_steps + settings.rl_steps}[
+            phase
+        ]
+
+    def validation_sampler(self, phase: str) -> flow.SamplerSpec | None:
+        """Before the distill phase the model is validated at `fluxir.sampler`, not at the
+        student's grid."""
+        return None if phase == DISTILL else flow.parse_sampler(self.settings.sampler)
 
     # --- the network -----------------------------------------------------------------------------
 
