@@ -30,11 +30,9 @@ def slkd_config(
 ) -> ml_collections.ConfigDict:
     if variant not in VARIANTS:
         raise ValueError(f"SLKD variant {variant!r} is unknown; choose one of {VARIANTS}")
-    config = task_config.copy_and_resolve_references()
+    config = restorer_common.restorer_config(task_config, "student")  # the student-alone run
     config.method = "slkd"
-    config.model = restorer_common.rgformer_model("student")
-    config.frozen = ml_collections.ConfigDict({"teacher_a": teacher_a, "teacher_b": teacher_b})
-
+    del config.loss  # the SLKD terms and their weights are `config.slkd`
     config.slkd = slkd = ml_collections.ConfigDict()
     slkd.drl = variant != "irl"  # KL to Teacher A's output and L_NC on the encoder levels
     slkd.irl = variant != "drl"  # L_ET on the decoder levels against Teacher B on the clean image
@@ -50,4 +48,9 @@ def slkd_config(
     slkd.piqe_threshold = 0.1  # active block: MSCN variance above this (PIQE's)
     slkd.encoder_levels = ("enc1", "enc2", "enc3")  # matched for L_NC
     slkd.decoder_levels = ("dec3", "dec2", "dec1")  # matched for L_ET
+    config.frozen = ml_collections.ConfigDict()  # only the teachers the variant uses
+    if slkd.drl:
+        config.frozen.teacher_a = teacher_a
+    if slkd.irl:
+        config.frozen.teacher_b = teacher_b
     return config

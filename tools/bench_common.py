@@ -136,3 +136,46 @@ def cached(path: pathlib.Path, key: dict, compute):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"key": key, "value": value}, indent=2))
     return value
+
+
+def seconds_per_512(
+    model: inference.LoadedModel, sampler: flow.SamplerSpec | None, reps: int
+) -> float:
+    """Median seconds to restore one 512x512 image (batch 1) after warm-up."""
+    image = np.random.default_rng(0).uniform(size=(1, 512, 512, 3)).astype(np.float32)
+    return median_seconds(lambda: model.predict(image, image, sampler), reps)
+
+
+DEFAULT = "default"  # the sampler column of a model scored at its own sampler
+DISTILL_ROWS = {
+    "restorect": "RestoRect student (λ = 0.02; its own runs, speed measured apart)",
+    "none": "RestoRect student architecture trained alone (its own run, speed measured apart)",
+}
+DISTILL_EVAL = {"restorect": "student_restorect_loss.flex=0.02", "none": "student_none"}
+
+
+def distill_rows(path: pathlib.Path, datasets: tuple[str, ...], sigma: int | None) -> dict:
+    """The RestoRect student and the student trained alone: params, FLOPs and images/s from
+    bench_distill's JSON (either format), PSNR/SSIM from `evaluate`'s JSON of the same runs
+    (`DISTILL_EVAL`, the stored benchmark noise every bench row is scored on)."""
+    report = json.loads(path.read_text())
+    models = report.get("models") or report["students"]
+    rows = {}
+    for name, label in DISTILL_ROWS.items():
+        entry = models[name]
+        evaluated = json.loads(
+            (path.parent / "eval" / DISTILL_EVAL[name] / "results.json").read_text()
+        )
+        scores = {
+            result["dataset"]: {key: result["means"][key] for key in ("psnr", "ssim")}
+            for result in evaluated["results"]
+            if result["dataset"] in datasets and result["sigma"] == sigma
+        }
+        rows[name] = {
+            "label": label,
+            "source": f"{path}; {evaluated['command']}",
+            "params": entry["params"],
+            "images_per_s": {DEFAULT: entry["images_per_s"]},
+            "by_sampler": {DEFAULT: {"nfe": 1, "flops": entry["flops"], "scores": scores}},
+        }
+    return rows

@@ -34,19 +34,20 @@ import sys
 
 import jax
 import ml_collections
-import numpy as np
 from absl import app, flags
 
 # The checkout's root, for `configs` (the package itself may be installed elsewhere).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from bench_common import (
+    DEFAULT,
     cache_key,
     cached,
+    distill_rows,
     ensure_trained,
-    median_seconds,
     param_count,
     score,
+    seconds_per_512,
     test_records,
     throughput,
 )
@@ -86,13 +87,7 @@ ROWS = {
     "irflow_nograd": ("nograd", "IR-Flow, MSC under stop_gradient (public code)", False),
     "irflow_velocity": ("velocity", "IR-Flow, plain RF target y - x", False),
 }
-DISTILL_ROWS = {
-    "restorect": "RestoRect student (λ = 0.02; its own runs, speed measured apart)",
-    "none": "RestoRect student architecture trained alone (its own run, speed measured apart)",
-}
-DISTILL_EVAL = {"restorect": "student_restorect_loss.flex=0.02", "none": "student_none"}
 ONE_STEP = "one step"  # the sampler column of models without a flow
-DEFAULT = "default"  # the sampler column of the bundled model (its own sampler)
 EVALUATIONS_PER_STEP = {"euler": 1, "heun": 2, "rk4": 4}
 
 _TASK = flags.DEFINE_enum("task", "denoise", list(TASKS), "the task and its test sets")
@@ -214,39 +209,6 @@ def bundle_row(task: Task, records: dict, ood_records: dict) -> tuple[dict, infe
     return entry, model
 
 
-def seconds_per_512(model: inference.LoadedModel, sampler: flow.SamplerSpec | None) -> float:
-    """Median seconds to restore one 512x512 image (batch 1) after warm-up."""
-    image = np.random.default_rng(0).uniform(size=(1, 512, 512, 3)).astype(np.float32)
-    return median_seconds(lambda: model.predict(image, image, sampler), _THROUGHPUT_REPS.value)
-
-
-def distill_rows(path: pathlib.Path, task: Task) -> dict:
-    """The RestoRect student and the student trained alone: params, FLOPs and images/s from
-    bench_distill's JSON (either format), PSNR/SSIM from `evaluate`'s JSON of the same runs
-    (`DISTILL_EVAL`, the stored benchmark noise every row here is scored on)."""
-    report = json.loads(path.read_text())
-    models = report.get("models") or report["students"]
-    rows = {}
-    for name, label in DISTILL_ROWS.items():
-        entry = models[name]
-        evaluated = json.loads(
-            (path.parent / "eval" / DISTILL_EVAL[name] / "results.json").read_text()
-        )
-        scores = {
-            result["dataset"]: {key: result["means"][key] for key in ("psnr", "ssim")}
-            for result in evaluated["results"]
-            if result["dataset"] in task.datasets and result["sigma"] == task.sigma
-        }
-        rows[name] = {
-            "label": label,
-            "source": f"{path}; {evaluated['command']}",
-            "params": entry["params"],
-            "images_per_s": {DEFAULT: entry["images_per_s"]},
-            "by_sampler": {DEFAULT: {"nfe": 1, "flops": entry["flops"], "scores": scores}},
-        }
-    return rows
-
-
 def plot(report: dict, path: pathlib.Path) -> None:
     """PSNR on the first test set against NFE: uniform grids as lines, public grids as marks."""
     import matplotlib  # only the plot needs it
@@ -339,9 +301,11 @@ def main(argv) -> None:
             entry["images_per_s"][key] = throughput(
                 model, _THROUGHPUT_BATCH.value, _THROUGHPUT_REPS.value, sampler=spec
             )
-            entry["seconds_per_512"][key] = seconds_per_512(model, spec)
+            entry["seconds_per_512"][key] = seconds_per_512(model, spec, _THROUGHPUT_REPS.value)
     if _TASK.value == "denoise" and _DISTILL_JSON.value:
-        report["rows"].update(distill_rows(pathlib.Path(_DISTILL_JSON.value), task))
+        report["rows"].update(
+            distill_rows(pathlib.Path(_DISTILL_JSON.value), task.datasets, task.sigma)
+        )
     out = pathlib.Path(_OUT.value or f"tools/results/bench_methods_{_TASK.value}_cpu")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))

@@ -285,6 +285,50 @@ def render_bench_methods(path: pathlib.Path) -> list[str]:
     return methods_table(report) + ["", written_by([report["command"]])]
 
 
+# --- bench_slkd -----------------------------------------------------------------------------------
+
+
+def slkd_table(report: dict) -> list[str]:
+    """bench_slkd's table: one row per model with its size and cost as fractions of Teacher A,
+    its speed, PSNR / SSIM and PSNR gap to Teacher A per test set; SLKD's gain over the student
+    trained alone; the setting."""
+    datasets = report["datasets"]
+    rows = []
+    for entry in report["rows"].values():
+        at = next(iter(entry["by_sampler"].values()))
+        seconds = next(iter(entry.get("seconds_per_512", {}).values()), None)
+        rows.append(
+            [entry["label"], f"{entry['params'] / 1e6:.3f}M ({entry['params_fraction']:.0%})"]
+            + [f"{at['flops'] / 1e9:.2f} ({entry['flops_fraction']:.0%})"]
+            + [f"{next(iter(entry['images_per_s'].values())):.2f}"]
+            + ["-" if seconds is None else f"{seconds:.2f}"]
+            + [_psnr_ssim(at["scores"], d) if d in at["scores"] else "-" for d in datasets]
+            + [", ".join(f"{gap:+.2f}" for gap in entry["psnr_gap_db"].values())]
+        )
+    header = ["model", "params (of A)", "GFLOPs @256 (of A)", "images/s @256", "s @512"]
+    header += [f"{d} PSNR / SSIM" for d in datasets] + ["PSNR gap to A (dB)"]
+
+    def psnr(row: str, dataset: str) -> float:
+        return next(iter(report["rows"][row]["by_sampler"].values()))["scores"][dataset]["psnr"]
+
+    gains = [
+        f"{row}: " + ", ".join(f"{d} {psnr(row, d) - psnr('student', d):+.2f}" for d in datasets)
+        for row in ("slkd", "drl", "irl", "feature_mse")
+    ]
+    return markdown_table(header, rows) + [
+        "",
+        f"Minus the student trained alone, PSNR (dB): {'; '.join(gains)}.",
+        "",
+        f"Setting: {report['setting']}; {report['protocol']}.",
+    ]
+
+
+def render_bench_slkd(path: pathlib.Path) -> list[str]:
+    """The SLKD benchmark of `tools/bench_slkd.py`'s JSON, with the command that wrote it."""
+    report = load_json(path)
+    return slkd_table(report) + ["", written_by([report["command"]])]
+
+
 # --- bench_train ----------------------------------------------------------------------------------
 
 
@@ -473,6 +517,7 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
         res / "bench_methods_denoise_cpu.json"
     ),
     "bench_methods_derain": lambda res: render_bench_methods(res / "bench_methods_derain_cpu.json"),
+    "bench_slkd_denoise": lambda res: render_bench_slkd(res / "bench_slkd_denoise_cpu.json"),
     "eval_denoise_sigma25": lambda res: render_eval(EVAL_DENOISE_SIGMA25, res / "eval"),
     "eval_lambda_sweep": lambda res: render_eval(EVAL_LAMBDA_SWEEP, res / "eval"),
     "eval_denoise_blind": lambda res: render_eval(EVAL_DENOISE_BLIND, res / "eval"),

@@ -41,10 +41,18 @@ ENCODER_LEVELS = {"enc1": 1, "enc2": 2, "enc3": 4, "latent": 8}  # name: stride
 DECODER_LEVELS = {"dec3": 4, "dec2": 2, "dec1": 1, "refine": 1}
 FEATURES = ("quality", "mse")
 WEIGHTS = ("l1", "kl", "nc", "et")
+TEACHER_LEVELS = {"teacher_a": "encoder_levels", "teacher_b": "decoder_levels"}
+
+
+def used_teachers(settings: ml_collections.ConfigDict) -> tuple[str, ...]:
+    """The frozen teachers a run needs: Teacher A for DRL, Teacher B for IRL."""
+    return tuple(
+        name for name, on in (("teacher_a", settings.drl), ("teacher_b", settings.irl)) if on
+    )
 
 
 class SLKDMethod(Method):
-    """Trains the student and its scale converters; both teachers enter the step frozen."""
+    """Trains the student and its scale converters; the teachers it uses enter the step frozen."""
 
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
@@ -52,14 +60,14 @@ class SLKDMethod(Method):
         self.settings = config.slkd
         self.teachers: dict[str, FrozenModel] = {}
         if not inference:
-            for name in ("teacher_a", "teacher_b"):
+            for name in used_teachers(config.slkd):
                 self.teachers[name] = load_frozen(name, config.frozen[name])
 
     @classmethod
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
         validate_rgformer(config, conditioned=False)
         settings = lookup(config, "slkd")
-        for name in ("teacher_a", "teacher_b"):
+        for name in used_teachers(settings):
             lookup(config, f"frozen.{name}")  # present (config_lib checks every frozen entry)
         for term in WEIGHTS:
             value = settings[term]
@@ -100,28 +108,27 @@ class SLKDMethod(Method):
     def _converters(self, batch: Batch) -> dict[str, FeatureProjections]:
         """One projection module per teacher, from the teacher's feature widths (eval_shape)."""
         modules = {}
-        for name, key in (("teacher_a", "encoder_levels"), ("teacher_b", "decoder_levels")):
-            teacher = self.teachers[name]
+        for name, teacher in self.teachers.items():
             shapes = jax.eval_shape(
                 lambda p, lq, t=teacher: t.method.model.apply(p, lq), teacher.params, batch["lq"]
             ).features
-            levels = tuple(self.settings[key])
+            levels = tuple(self.settings[TEACHER_LEVELS[name]])
             modules[name] = FeatureProjections(tuple((lv, shapes[lv].shape[-1]) for lv in levels))
         return modules
 
     def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
-        student_rng, a_rng, b_rng = jax.random.split(rng, 3)
+        student_rng, converter_rng = jax.random.split(rng)
         student = self.model.init(student_rng, batch["lq"])
         if not self.teachers:  # built for inference: the converters are training-only
             return {"student": student}
         features = jax.eval_shape(self.model.apply, student, batch["lq"]).features
         dummy = {name: jnp.zeros(shape.shape, shape.dtype) for name, shape in features.items()}
         converters = self._converters(batch)
+        rngs = dict(zip(TEACHER_LEVELS, jax.random.split(converter_rng), strict=True))
         return {
             "student": student,
             "converters": {
-                "teacher_a": converters["teacher_a"].init(a_rng, dummy),
-                "teacher_b": converters["teacher_b"].init(b_rng, dummy),
+                name: module.init(rngs[name], dummy) for name, module in converters.items()
             },
         }
 
