@@ -25,9 +25,9 @@ def fluxir_config(
 ) -> ml_collections.ConfigDict:
     if variant not in VARIANTS:
         raise ValueError(f"FLUX-IR variant {variant!r} is unknown; choose one of {VARIANTS}")
-    config = irflow_common.irflow_config(task_config)
-    del config["irflow"]
+    config = task_config.copy_and_resolve_references()
     config.method = "fluxir"
+    config.model = irflow_common.time_unet_model()
     steps = config.train.num_steps
 
     config.fluxir = fluxir = ml_collections.ConfigDict()

@@ -21,6 +21,17 @@ import ml_collections
 VARIANTS = ("cumulative", "nograd", "velocity", "one_step")
 
 
+def time_unet_model() -> ml_collections.ConfigDict:
+    """The CPU-size TimeUNet (models/time_unet.py) of IR-Flow and FLUX-IR."""
+    model = ml_collections.ConfigDict()
+    model.name = "time_unet"
+    model.width = 12  # channels of level 0; level l has width * 2^l
+    model.num_blocks = (1, 1, 1, 1)  # FiLM ResBlocks per level; 4 levels = stride 8
+    model.attention = (False, False, True, True)  # linear attention after each block of a level
+    model.num_heads = 1
+    return model
+
+
 def irflow_config(
     task_config: ml_collections.ConfigDict, variant: str = "cumulative"
 ) -> ml_collections.ConfigDict:
@@ -28,13 +39,7 @@ def irflow_config(
         raise ValueError(f"IR-Flow variant {variant!r} is unknown; choose one of {VARIANTS}")
     config = task_config.copy_and_resolve_references()
     config.method = "irflow"
-
-    config.model = model = ml_collections.ConfigDict()
-    model.name = "time_unet"
-    model.width = 12  # channels of level 0; level l has width * 2^l
-    model.num_blocks = (1, 1, 1, 1)  # FiLM ResBlocks per level; 4 levels = stride 8
-    model.attention = (False, False, True, True)  # linear attention after each block of a level
-    model.num_heads = 1
+    config.model = time_unet_model()
 
     config.irflow = irflow = ml_collections.ConfigDict()
     # What the network predicts: cumulative (x_t - x) | velocity (y - x) | one_step (t = 1 only).

@@ -5,19 +5,29 @@ import ast
 import importlib.util
 import json
 import pathlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import ml_collections
 
 from restorect_jax.data.degradations import DEGRADATIONS
 
 _SOURCES = ("embedded", "folder")
+T = TypeVar("T")
 
 
 def require(condition: bool, key: str, value, expectation: str) -> None:
     """Raises ValueError `config.<key>=<value>: <expectation>` unless `condition` holds."""
     if not condition:
         raise ValueError(f"config.{key}={value!r}: {expectation}")
+
+
+def parsed(key: str, value, parse: Callable[[Any], T]) -> T:
+    """`parse(value)`, its ValueError raised again as `config.<key>: <reason>`."""
+    try:
+        return parse(value)
+    except ValueError as err:
+        raise ValueError(f"config.{key}: {err}") from None
 
 
 def _positive_int(config: ml_collections.ConfigDict, key: str) -> None:

@@ -17,15 +17,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 NetworkFn = Callable[[jax.Array, jax.Array], jax.Array]  # (x (B, ...), t (B,)) -> output
 Parametrization = Literal["velocity", "cumulative"]
 PARAMETRIZATIONS = ("velocity", "cumulative")
 SOLVERS = ("euler", "heun", "rk4", "sde")
+EVALUATIONS_PER_STEP = {"euler": 1, "heun": 2, "rk4": 4, "sde": 1}  # network calls per step
 
 
 # --- the sampler a prediction uses ---------------------------------------------------------------
@@ -70,6 +72,11 @@ class SamplerSpec:
     @property
     def stochastic(self) -> bool:
         return self.solver == "sde"
+
+    def fixed_rng(self, seed: int) -> jax.Array | None:
+        """The rng of a stochastic sampler, fixed by `seed` so a restoration is repeatable;
+        None for the deterministic solvers."""
+        return jax.random.PRNGKey(seed) if self.stochastic else None
 
     def steps(self, default: int) -> int:
         """The number of steps this spec takes (`default` when it names none)."""
@@ -360,6 +367,28 @@ class FlowProblem:
     network_fn: NetworkFn
     start: jax.Array
     parametrization: Parametrization = "velocity"
+
+    def solve(self, grid: jax.Array, solver: str = "euler", **options) -> Any:
+        """`integrate` from `start` along `grid` (`options`: remat, rng, alpha_max,
+        return_trajectory)."""
+        return integrate(
+            self.network_fn,
+            self.start,
+            grid,
+            solver,
+            parametrization=self.parametrization,
+            **options,
+        )
+
+
+def fixed_noise(seed: int, shape: tuple[int, ...]) -> jax.Array:
+    """A standard normal array drawn by numpy from `seed`: a prediction's start noise.
+
+    Not by `jax.random`: its values change with the `jax_threefry_partitionable` setting, and
+    a trained model's output must not.
+    """
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(rng.standard_normal(shape, dtype=np.float32))
 
 
 def two_step_costs(problem: FlowProblem, trajectory: jax.Array, grid: jax.Array) -> jax.Array:

@@ -194,7 +194,7 @@ def test_bench_methods_renderer_lists_every_sampler_gap_and_ood_level(tmp_path):
     }
     path = tmp_path / "bench_methods.json"
     path.write_text(json.dumps(payload))
-    lines = report.render_bench_methods(path)
+    lines = report.render_with_command(report.methods_table, path)
     assert lines[:4] == [
         (
             "| model | sampler | NFE | params | GFLOPs @256 | images/s @256 | s @512"
@@ -210,3 +210,52 @@ def test_bench_methods_renderer_lists_every_sampler_gap_and_ood_level(tmp_path):
     assert "| model | sampler | sigma 15 | sigma 50 |" in lines
     assert "| IR-Flow | euler:1 | 31.00 | 24.00 |" in lines
     assert lines[-1] == "Written by: `python tools/bench_methods.py --task denoise`"
+
+
+def test_bench_slkd_renderer_gives_fractions_of_teacher_a_and_gains_over_the_student(tmp_path):
+    def row(label: str, params: int, flops: float, psnr: float, gap: float) -> dict:
+        return {
+            "label": label,
+            "params": params,
+            "params_fraction": params / 2_000_000,
+            "flops_fraction": flops / 20e9,
+            "psnr_gap_db": {"CBSD68": gap},
+            "images_per_s": {"default": 4.0},
+            "seconds_per_512": {"default": 0.25},
+            "by_sampler": {
+                "default": {
+                    "nfe": 1,
+                    "flops": flops,
+                    "scores": {"CBSD68": {"psnr": psnr, "ssim": 0.8}},
+                }
+            },
+        }
+
+    rows = {
+        "teacher_a": row("Teacher A", 2_000_000, 20e9, 30.0, 0.0),
+        "student": row("alone", 200_000, 3e9, 28.0, -2.0),
+        "slkd": row("SLKD", 200_000, 3e9, 28.5, -1.5),
+        "drl": row("DRL", 200_000, 3e9, 28.25, -1.75),
+        "irl": row("IRL", 200_000, 3e9, 27.75, -2.25),
+        "feature_mse": row("MSE", 200_000, 3e9, 28.0, -2.0),
+    }
+    payload = {
+        "command": "python tools/bench_slkd.py --task denoise",
+        "datasets": ["CBSD68"],
+        "protocol": "PSNR/SSIM on RGB",
+        "setting": "students 10 steps",
+        "rows": rows,
+    }
+    path = tmp_path / "bench_slkd.json"
+    path.write_text(json.dumps(payload))
+    lines = report.render_with_command(report.slkd_table, path)
+    assert lines[0] == (
+        "| model | params (of A) | GFLOPs @256 (of A) | images/s @256 | s @512"
+        " | CBSD68 PSNR / SSIM | PSNR gap to A (dB) |"
+    )
+    assert "| SLKD | 0.200M (10%) | 3.00 (15%) | 4.00 | 0.25 | 28.50 / 0.8000 | -1.50 |" in lines
+    assert (
+        "Minus the student trained alone, PSNR (dB): slkd: CBSD68 +0.50; drl: CBSD68 +0.25; "
+        "irl: CBSD68 -0.25; feature_mse: CBSD68 +0.00."
+    ) in lines
+    assert lines[-1] == "Written by: `python tools/bench_slkd.py --task denoise`"

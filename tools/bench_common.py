@@ -41,6 +41,18 @@ def ensure_trained(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> 
     return time.perf_counter() - start
 
 
+def with_steps(
+    config: ml_collections.ConfigDict, steps: int, eval_every: int | None = None
+) -> ml_collections.ConfigDict:
+    """`config` trained for `steps` steps: warm-up at most half of them; validation every
+    `eval_every` steps (0: none), else at most every `steps`. Changes `config` in place."""
+    config.train.num_steps = steps
+    config.train.warmup_steps = min(config.train.warmup_steps, steps // 2)
+    default = min(config.train.eval_every, steps)
+    config.train.eval_every = default if eval_every is None else eval_every
+    return config
+
+
 def throughput(
     model: inference.LoadedModel,
     batch_size: int,
@@ -51,14 +63,7 @@ def throughput(
     """Images/s restoring batches of `size`^2 images: batch / median call time after warm-up."""
     rng = np.random.default_rng(0)
     batch = rng.uniform(size=(batch_size, size, size, 3)).astype(np.float32)
-    for _ in range(2):
-        model.predict(batch, batch, sampler)
-    seconds = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        model.predict(batch, batch, sampler)
-        seconds.append(time.perf_counter() - start)
-    return batch_size / float(np.median(seconds))
+    return batch_size / median_seconds(lambda: model.predict(batch, batch, sampler), reps)
 
 
 def test_records(
@@ -179,3 +184,62 @@ def distill_rows(path: pathlib.Path, datasets: tuple[str, ...], sigma: int | Non
             "by_sampler": {DEFAULT: {"nfe": 1, "flops": entry["flops"], "scores": scores}},
         }
     return rows
+
+
+ONE_STEP = "one step"  # the sampler column of models without a flow
+
+
+def sampler_entry(
+    model: inference.LoadedModel,
+    spec: flow.SamplerSpec | None,
+    records: dict,
+    protocol: Protocol,
+    workdir: pathlib.Path,
+    key_fields: dict,
+) -> tuple[str, dict]:
+    """(sampler text, {"nfe", "flops", "scores"}) of a trained run at `spec` (None: a model
+    without a flow), its scores cached in `workdir/bench/`, keyed by `key_fields` too."""
+    key = spec.describe() if spec else ONE_STEP
+    nfe = spec.steps(1) * flow.EVALUATIONS_PER_STEP[spec.solver] if spec else 1
+    # XLA counts a loop body once, so FLOPs per image are NFE x one network evaluation.
+    flops = model.flops(256, 256, flow.SamplerSpec("euler", 1) if spec else None)
+    restorer = scoring.restorer_from_model(model)
+    scores = cached(
+        workdir / "bench" / f"scores_{key.replace(':', '_')}.json",
+        cache_key(model, **key_fields, sampler=key),
+        lambda: score(restorer, records, spec, protocol),
+    )
+    return key, {"nfe": nfe, "flops": nfe * flops, "scores": scores}
+
+
+def plot_psnr_against_nfe(report: dict, path: pathlib.Path) -> None:
+    """PSNR on the first test set against NFE: uniform grids as lines, other grids as marks,
+    one-sampler rows as dotted levels."""
+    import matplotlib  # only the plots need it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = report["datasets"][0]
+    figure, axes = plt.subplots(figsize=(5.5, 3.8))
+    for entry in report["rows"].values():
+        points = [
+            (at["nfe"], at["scores"][first]["psnr"], "," in key)
+            for key, at in entry["by_sampler"].items()
+        ]
+        if len(points) == 1:
+            axes.axhline(
+                points[0][1], linestyle=":", label=entry["label"], color=f"C{len(axes.lines)}"
+            )
+            continue
+        uniform = sorted((n, p) for n, p, on_grid in points if not on_grid)
+        line = axes.plot(*zip(*uniform), "o-", label=entry["label"])[0]
+        gridded = [(n, p) for n, p, on_grid in points if on_grid]
+        if gridded:
+            axes.plot(*zip(*gridded), "x", color=line.get_color(), markersize=9)
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("NFE (x: non-uniform grids)")
+    axes.set_ylabel(f"{first} PSNR (dB)")
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)

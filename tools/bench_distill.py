@@ -37,7 +37,16 @@ from absl import app, flags
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import bench_common
-from bench_common import cache_key, cached, ensure_trained, param_count, score, throughput
+from bench_common import (
+    cache_key,
+    cached,
+    ensure_trained,
+    param_count,
+    score,
+    throughput,
+    with_steps,
+)
+from report import distill_table
 
 from configs import restorect_common, restorer_common, teacher_denoise
 from restorect_jax import inference, scoring
@@ -103,10 +112,7 @@ def _override(config: ml_collections.ConfigDict, values: dict) -> ml_collections
 
 
 def teacher_config(steps: int) -> ml_collections.ConfigDict:
-    config = teacher_denoise.get_config()
-    config.train.num_steps = steps
-    config.train.warmup_steps = min(config.train.warmup_steps, steps // 2)
-    config.train.eval_every = min(config.train.eval_every, steps)
+    config = with_steps(teacher_denoise.get_config(), steps)
     return _override(config, _GPU_TEACHER) if _SCALE.value == "gpu" else config
 
 
@@ -125,10 +131,8 @@ def student_config(distill: str, steps: int) -> ml_collections.ConfigDict:
     config = restorect_common.student_config(
         teacher_config(_TEACHER_STEPS.value), _TEACHER_WORKDIR.value, distill
     )
-    config.train.num_steps = steps
+    with_steps(config, steps, eval_every=0)  # the bench scores every run on the full test sets
     config.train.phase1_steps = steps // 10
-    config.train.warmup_steps = min(config.train.warmup_steps, steps // 2)
-    config.train.eval_every = 0  # the bench scores every run on the full test sets
     if _SCALE.value == "gpu":
         _override(config, _GPU_STUDENT)
     apply_overrides(config, student_overrides(distill))
@@ -147,51 +151,15 @@ def psnr_by_flow_steps(restorer: scoring.Restorer, records_by_set: dict) -> dict
     return {str(n): psnr for n, psnr in by_steps.items()}
 
 
-ROW_LABELS = {
-    "teacher": "teacher (sees GT: upper reference)",
-    "restorer": "restorer, teacher size (LQ only)",
-    **{distill: f"student, distill={distill}" for distill in DISTILL_MODES},
-}
-
-
 def markdown(report: dict) -> str:
-    """The table of `<out>.md`: one row per model, sizes relative to the teacher."""
-    models, datasets = report["models"], report["datasets"]
-    teacher = models["teacher"]
-    header = ["model", "params", "GFLOPs @256", "images/s @256"] + [
-        f"{name} PSNR / SSIM" for name in datasets
-    ]
-    rows = [header, ["---"] * len(header)]
-    for name, entry in models.items():
-        rows.append(
-            [
-                ROW_LABELS[name],
-                f"{entry['params'] / 1e6:.3f}M ({entry['params'] / teacher['params']:.1%})",
-                f"{entry['flops'] / 1e9:.2f} ({entry['flops'] / teacher['flops']:.1%})",
-                f"{entry['images_per_s']:.2f} ({entry['images_per_s'] / teacher['images_per_s']:.1f}x)",
-            ]
-            + [
-                f"{entry['scores'][d]['psnr']:.2f} / {entry['scores'][d]['ssim']:.4f}"
-                for d in datasets
-            ]
-        )
-    inputs = report["input_scores"]
-    rows.append(
-        ["noisy input", "", "", ""]
-        + [f"{inputs[d]['psnr']:.2f} / {inputs[d]['ssim']:.4f}" for d in datasets]
-    )
-    lines = ["| " + " | ".join(r) + " |" for r in rows]
-    gaps = report["gap_to_restorer_db"]
-    lines += [
-        "",
-        "Student PSNR minus the teacher-size LQ-only restorer's (dB): "
-        + "; ".join(
-            f"{distill}: " + ", ".join(f"{d} {gap:+.2f}" for d, gap in by_set.items())
-            for distill, by_set in gaps.items()
-        ),
+    """`<out>.md`: the README's table (tools/report.py), the RestoRect student's PSNR by ODE
+    steps and the setting."""
+    datasets, models = report["datasets"], report["models"]
+    by_steps = models["restorect"]["psnr_by_flow_steps"]
+    lines = distill_table(report) + [
         "",
         f"RestoRect student, {datasets[0]} PSNR by ODE steps (Euler): "
-        + ", ".join(f"{n}: {p:.2f}" for n, p in models["restorect"]["psnr_by_flow_steps"].items()),
+        + ", ".join(f"{n}: {p:.2f}" for n, p in by_steps.items()),
         "",
         f"Setting: {report['setting']}",
     ]

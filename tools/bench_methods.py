@@ -41,15 +41,19 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from bench_common import (
     DEFAULT,
+    ONE_STEP,
     cache_key,
     cached,
     distill_rows,
     ensure_trained,
     param_count,
+    plot_psnr_against_nfe,
+    sampler_entry,
     score,
     seconds_per_512,
     test_records,
     throughput,
+    with_steps,
 )
 from report import methods_table
 
@@ -87,8 +91,6 @@ ROWS = {
     "irflow_nograd": ("nograd", "IR-Flow, MSC under stop_gradient (public code)", False),
     "irflow_velocity": ("velocity", "IR-Flow, plain RF target y - x", False),
 }
-ONE_STEP = "one step"  # the sampler column of models without a flow
-EVALUATIONS_PER_STEP = {"euler": 1, "heun": 2, "rk4": 4}
 
 _TASK = flags.DEFINE_enum("task", "denoise", list(TASKS), "the task and its test sets")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/bench_methods", "where the runs train")
@@ -122,11 +124,7 @@ def samplers(text: str) -> list[flow.SamplerSpec]:
 
 
 def row_config(task: Task, row: str) -> ml_collections.ConfigDict:
-    config = task.config_module.get_config(ROWS[row][0])
-    config.train.num_steps = _STEPS.value
-    config.train.warmup_steps = min(config.train.warmup_steps, _STEPS.value // 2)
-    config.train.eval_every = min(config.train.eval_every, _STEPS.value)
-    return config
+    return with_steps(task.config_module.get_config(ROWS[row][0]), _STEPS.value)
 
 
 def bench_row(
@@ -141,21 +139,10 @@ def bench_row(
     specs = samplers(texts) if model.takes_sampler else [None]
     entry = {"label": ROWS[row][1], "workdir": str(workdir), "checkpoint": model.name}
     entry["params"] = param_count(model.params)
-    entry["by_sampler"] = {}
-    # XLA counts a loop body once, so FLOPs per image are NFE x one network evaluation.
-    flops_per_evaluation = model.flops(256, 256, flow.SamplerSpec("euler", 1))
-    for spec in specs:
-        key = spec.describe() if spec else ONE_STEP
-        nfe = spec.steps(1) * EVALUATIONS_PER_STEP[spec.solver] if spec else 1
-        entry["by_sampler"][key] = {
-            "nfe": nfe,
-            "flops": nfe * flops_per_evaluation,
-            "scores": cached(
-                workdir / "bench" / f"scores_{key.replace(':', '_')}.json",
-                cache_key(model, datasets=task.datasets, sigma=task.sigma, sampler=key),
-                lambda spec=spec: score(restorer, records, spec, task.protocol),
-            ),
-        }
+    key_fields = {"datasets": task.datasets, "sigma": task.sigma}
+    entry["by_sampler"] = dict(
+        sampler_entry(model, spec, records, task.protocol, workdir, key_fields) for spec in specs
+    )
     entry["ood"] = {}
     ood_specs = samplers(_OOD_SAMPLERS.value) if model.takes_sampler else [None]
     for sigma, by_set in ood_records.items() if ROWS[row][2] or not model.takes_sampler else ():
@@ -207,38 +194,6 @@ def bundle_row(task: Task, records: dict, ood_records: dict) -> tuple[dict, infe
         },
     }
     return entry, model
-
-
-def plot(report: dict, path: pathlib.Path) -> None:
-    """PSNR on the first test set against NFE: uniform grids as lines, public grids as marks."""
-    import matplotlib  # only the plot needs it
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    first = report["datasets"][0]
-    figure, axes = plt.subplots(figsize=(5.5, 3.8))
-    for entry in report["rows"].values():
-        points = [
-            (at["nfe"], at["scores"][first]["psnr"], "," in key)
-            for key, at in entry["by_sampler"].items()
-        ]
-        if len(points) == 1:
-            axes.axhline(
-                points[0][1], linestyle=":", label=entry["label"], color=f"C{len(axes.lines)}"
-            )
-            continue
-        uniform = sorted((n, p) for n, p, public in points if not public)
-        line = axes.plot(*zip(*uniform), "o-", label=entry["label"])[0]
-        public = [(n, p) for n, p, is_public in points if is_public]
-        if public:
-            axes.plot(*zip(*public), "x", color=line.get_color(), markersize=9)
-    axes.set_xscale("log", base=2)
-    axes.set_xlabel("NFE (x: the public non-uniform grids)")
-    axes.set_ylabel(f"{first} PSNR (dB)")
-    axes.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
 
 
 def gaps(report: dict) -> dict:
@@ -310,7 +265,7 @@ def main(argv) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
     out.with_suffix(".md").write_text("\n".join(methods_table(report)) + "\n")
-    plot(report, pathlib.Path(str(out) + "_nfe.png"))
+    plot_psnr_against_nfe(report, pathlib.Path(str(out) + "_nfe.png"))
     print(out.with_suffix(".md").read_text())
 
 

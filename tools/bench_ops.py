@@ -32,6 +32,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from bench_common import median_seconds
 
+from restorect_jax import inference
 from restorect_jax.models.layers import DepthwiseConv3x3, Pointwise
 
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048, "side of the peak-measuring matmul")
@@ -47,12 +48,6 @@ DEPTHWISE = "depthwise 3x3"
 def timed(fn) -> float:
     """Median seconds of `fn()` over `--reps` calls after two warm-ups."""
     return median_seconds(fn, _REPS.value)
-
-
-def compiled_flops(compiled) -> float:
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost["flops"])
 
 
 def matmul_peak() -> dict[str, float]:
@@ -93,7 +88,7 @@ def time_form(module: nn.Module, x: jax.Array) -> dict[str, float]:
     for name, fn in (("forward", module.apply), ("grad", jax.value_and_grad(loss, (0, 1)))):
         compiled = jax.jit(fn).lower(params, x).compile()
         seconds = timed(lambda compiled=compiled: compiled(params, x))
-        flops = compiled_flops(compiled)
+        flops = inference.compiled_flops(compiled)
         row[f"{name}_ms"] = seconds * 1e3
         row[f"{name}_xla_flops"] = flops
     return row

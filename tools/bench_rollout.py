@@ -29,10 +29,10 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from bench_common import median_seconds
+from bench_common import median_seconds, param_count
 
 from configs import irflow_denoise
-from restorect_jax import flow, methods
+from restorect_jax import flow, inference, methods
 
 _REPS = flags.DEFINE_integer("reps", 5, "timed calls per measurement")
 _STEPS = flags.DEFINE_list("steps", ["2", "6", "10"], "rollout step counts K")
@@ -84,8 +84,7 @@ def network_speed(method, params) -> dict[str, float]:
     large = jnp.asarray(rng.uniform(size=(1, 256, 256, 3)), jnp.float32)
     apply = jax.jit(lambda p, x: method.network(p)(x, jnp.ones(x.shape[:1])))
     grad = jax.jit(jax.value_and_grad(lambda p, x: jnp.mean(apply(p, x) ** 2)))
-    flops = apply.lower(params, large).compile().cost_analysis()
-    flops = float((flops[0] if isinstance(flops, (list, tuple)) else flops)["flops"])
+    flops = inference.compiled_flops(apply.lower(params, large).compile())
     forward_256 = timed(lambda: apply(params, large))
     return {
         "forward_4x48_s": timed(lambda: apply(params, small)),
@@ -150,7 +149,7 @@ def main(argv: list[str]) -> None:
     report = {
         "machine": f"{platform.machine()}, {jax.device_count()} x {jax.devices()[0].platform}, "
         f"jax {jax.__version__}",
-        "params": int(sum(leaf.size for leaf in jax.tree.leaves(params))),
+        "params": param_count(params),
         "steps": _STEPS.value,
         "network": network_speed(method, params),
         "rollout": time_rollouts(method, params),

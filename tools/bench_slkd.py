@@ -44,6 +44,7 @@ from bench_common import (
     seconds_per_512,
     test_records,
     throughput,
+    with_steps,
 )
 from report import slkd_table
 
@@ -121,9 +122,7 @@ def run_configs(
             config.frozen[teacher] = str(workdirs[teacher])
     for row, config in configs.items():
         if row not in TEACHERS:
-            config.train.num_steps = _STEPS.value
-            config.train.warmup_steps = min(config.train.warmup_steps, _STEPS.value // 2)
-            config.train.eval_every = 0  # scored here, on the full test sets
+            with_steps(config, _STEPS.value, eval_every=0)  # scored here, on the full test sets
     return {row: (configs[row], workdirs[row]) for row in LABELS}
 
 

@@ -31,6 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from restorect_jax import (
     config_lib,  # pylint: disable=g-import-not-at-top
+    inference,
     train,
 )
 from restorect_jax import data as data_lib
@@ -103,8 +104,7 @@ def bench_config(name: str, num_steps: int) -> dict:
     start = time.perf_counter()
     compiled = steps.train_step.lower(state, fixed, frozen, phase).compile()
     compile_seconds = time.perf_counter() - start
-    cost = compiled.cost_analysis()
-    flops = float((cost[0] if isinstance(cost, list) else cost).get("flops", 0.0))
+    flops = inference.compiled_flops(compiled)
 
     _, state, _ = _steps_per_sec(compiled, state, frozen, lambda: [fixed])  # warm-up
     model_rate, state, metrics = _steps_per_sec(

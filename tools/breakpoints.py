@@ -28,6 +28,7 @@ from bench_common import test_records
 
 from restorect_jax import flow, inference
 from restorect_jax.image_ops import pad_to_multiple
+from restorect_jax.metrics import full_reference
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "a flow model's run (or bundle) folder")
 _TASK = flags.DEFINE_string("task", None, "or a shipped task's bundled model")
@@ -53,9 +54,8 @@ def centre_crops(records: list[dict], size: int, stride: int) -> tuple[np.ndarra
 
 
 def psnr(restored: np.ndarray, gt: np.ndarray) -> float:
-    """Mean PSNR (dB) of clipped outputs."""
-    errors = np.mean((np.clip(restored, 0, 1) - gt) ** 2, axis=(1, 2, 3))
-    return float(np.mean(10 * np.log10(1.0 / errors)))
+    """Mean PSNR (dB) of clipped outputs (`metrics.full_reference.psnr`, RGB, no border crop)."""
+    return float(np.mean(full_reference.psnr(np.clip(restored, 0, 1), gt)))
 
 
 def search(model: inference.LoadedModel, lq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,13 +66,7 @@ def search(model: inference.LoadedModel, lq: np.ndarray) -> tuple[np.ndarray, np
     @jax.jit
     def costs(params, lq):
         problem = method.flow_problem(params, {}, {"lq": lq, "gt": lq})
-        _, trajectory = flow.integrate(
-            problem.network_fn,
-            problem.start,
-            grid,
-            parametrization=problem.parametrization,
-            return_trajectory=True,
-        )
+        _, trajectory = problem.solve(grid, return_trajectory=True)
         return jnp.mean(flow.two_step_costs(problem, trajectory, grid), axis=1)
 
     return np.asarray(grid), np.asarray(costs(model.params, jnp.asarray(lq)))

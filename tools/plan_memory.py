@@ -71,7 +71,7 @@ from ml_collections import config_flags
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib, train
+from restorect_jax import config_lib, inference, train
 from restorect_jax import sharding as sharding_lib
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
@@ -121,9 +121,7 @@ def _compiled_figures(compiled) -> dict:
         + figures["temp_bytes"]
         + figures["generated_code_bytes"]
     )
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    figures["flops_per_device"] = float(cost.get("flops", 0.0))
+    figures["flops_per_device"] = inference.compiled_flops(compiled)
     return figures
 
 

@@ -14,6 +14,7 @@ import argparse
 import ast
 import dataclasses
 import difflib
+import functools
 import json
 import pathlib
 import re
@@ -194,32 +195,30 @@ def _distill_row(label: str, entry: dict, teacher: dict, datasets: Sequence[str]
         params += f" ({entry['params'] / teacher['params']:.1%})"
         flops += f" ({entry['flops'] / teacher['flops']:.1%})"
         speed += f" ({entry['images_per_s'] / teacher['images_per_s']:.1f}x)"
-    scores = [
-        f"{entry['scores'][d]['psnr']:.2f} / {entry['scores'][d]['ssim']:.4f}" for d in datasets
-    ]
-    return [label, params, flops, speed] + scores
+    return [label, params, flops, speed] + [_psnr_ssim(entry["scores"], d) for d in datasets]
 
 
-def render_bench_distill(path: pathlib.Path) -> list[str]:
-    """The distillation benchmark table of `tools/bench_distill.py`'s JSON (either format)."""
-    report = load_json(path)
+def distill_table(report: dict) -> list[str]:
+    """The distillation benchmark table of `tools/bench_distill.py`'s report (either format),
+    and the students' gaps to the LQ-only restorer."""
     datasets, models, inputs = _distill_normalised(report)
     labels = _distill_labels(report.get("setting", ""))
     rows = [_distill_row(labels[n], e, models["teacher"], datasets) for n, e in models.items()]
-    rows.append(
-        ["noisy input", "", "", ""]
-        + [f"{inputs[d]['psnr']:.2f} / {inputs[d]['ssim']:.4f}" for d in datasets]
-    )
+    rows.append(["noisy input", "", "", ""] + [_psnr_ssim(inputs, d) for d in datasets])
     header = ["model", "params", "GFLOPs @256", "images/s @256"]
     lines = markdown_table(header + [f"{d} PSNR / SSIM" for d in datasets], rows)
     if "gap_to_restorer_db" in report:
         gaps = "; ".join(
-            f"{name}: " + ", ".join(f"{d} {gap:+.2f}" for d, gap in by_set.items())
-            for name, by_set in report["gap_to_restorer_db"].items()
+            f"{name}: {_gap_text(by_set)}" for name, by_set in report["gap_to_restorer_db"].items()
         )
         lines += ["", f"Student PSNR minus the LQ-only restorer's (dB): {gaps}."]
+    return lines
+
+
+def render_bench_distill(path: pathlib.Path) -> list[str]:
+    """`distill_table` of `tools/bench_distill.py`'s JSON, with the command that wrote it."""
     command = docstring_command(REPO / "tools" / "bench_distill.py")
-    return lines + ["", written_by([command])]
+    return distill_table(load_json(path)) + ["", written_by([command])]
 
 
 # --- bench_methods --------------------------------------------------------------------------------
@@ -229,10 +228,13 @@ def _psnr_ssim(scores: dict, dataset: str) -> str:
     return f"{scores[dataset]['psnr']:.2f} / {scores[dataset]['ssim']:.4f}"
 
 
+def _gap_text(by_set: dict[str, float]) -> str:
+    return ", ".join(f"{d} {gap:+.2f}" for d, gap in by_set.items())
+
+
 def _methods_gaps(report: dict) -> str:
     return "; ".join(
-        f"{key}: " + ", ".join(f"{d} {gap:+.2f}" for d, gap in by_set.items())
-        for key, by_set in report["gap_to_one_step_db"].items()
+        f"{key}: {_gap_text(by_set)}" for key, by_set in report["gap_to_one_step_db"].items()
     )
 
 
@@ -257,9 +259,8 @@ def _methods_ood(report: dict) -> list[str]:
     )
 
 
-def methods_table(report: dict) -> list[str]:
-    """bench_methods' tables: one row per (model, sampler), the gaps to the one-step baseline,
-    the out-of-distribution scores and the setting."""
+def sampler_table(report: dict) -> list[str]:
+    """One row per (model, sampler): NFE, params, GFLOPs, speed, PSNR / SSIM per test set."""
     datasets = report["datasets"]
     rows = []
     for entry in report["rows"].values():
@@ -272,17 +273,42 @@ def methods_table(report: dict) -> list[str]:
                 + [_psnr_ssim(at["scores"], d) for d in datasets]
             )
     header = ["model", "sampler", "NFE", "params", "GFLOPs @256", "images/s @256", "s @512"]
-    lines = markdown_table(header + [f"{d} PSNR / SSIM" for d in datasets], rows)
+    return markdown_table(header + [f"{d} PSNR / SSIM" for d in datasets], rows)
+
+
+def methods_table(report: dict) -> list[str]:
+    """bench_methods' tables: the sampler table, the gaps to the one-step baseline, the
+    out-of-distribution scores and the setting."""
+    lines = sampler_table(report)
     lines += ["", f"IR-Flow minus the one-step baseline, PSNR (dB): {_methods_gaps(report)}."]
     if report["ood"]:
         lines += _methods_ood(report)
     return lines + ["", f"Setting: {report['setting']}; {report['protocol']}."]
 
 
-def render_bench_methods(path: pathlib.Path) -> list[str]:
-    """The method benchmark of `tools/bench_methods.py`'s JSON, with the command that wrote it."""
+def render_with_command(table: Callable[[dict], list[str]], path: pathlib.Path) -> list[str]:
+    """`table` of a bench's JSON (bench_methods, bench_fluxir, bench_slkd), with the command
+    that wrote it (the JSON's `command`)."""
     report = load_json(path)
-    return methods_table(report) + ["", written_by([report["command"]])]
+    return table(report) + ["", written_by([report["command"]])]
+
+
+# --- bench_fluxir ---------------------------------------------------------------------------------
+
+
+def fluxir_table(report: dict) -> list[str]:
+    """bench_fluxir's table, RL's gain over the base at equal NFE, t* against the uniform
+    2-step grid, and the setting."""
+    rl = "; ".join(f"{key}: {_gap_text(gap)}" for key, gap in report["rl_minus_base_db"].items())
+    search = report["breakpoint_search"]
+    return sampler_table(report) + [
+        "",
+        f"Base + RL minus the base, PSNR (dB): {rl}.",
+        f"2-step student at t* = {search['best_t']:g} ({search['json']}) minus at t = 0.5, "
+        f"PSNR (dB): {_gap_text(report['tstar_minus_uniform_db'])}.",
+        "",
+        f"Setting: {report['setting']}; {report['protocol']}.",
+    ]
 
 
 # --- bench_slkd -----------------------------------------------------------------------------------
@@ -321,12 +347,6 @@ def slkd_table(report: dict) -> list[str]:
         "",
         f"Setting: {report['setting']}; {report['protocol']}.",
     ]
-
-
-def render_bench_slkd(path: pathlib.Path) -> list[str]:
-    """The SLKD benchmark of `tools/bench_slkd.py`'s JSON, with the command that wrote it."""
-    report = load_json(path)
-    return slkd_table(report) + ["", written_by([report["command"]])]
 
 
 # --- bench_train ----------------------------------------------------------------------------------
@@ -507,17 +527,26 @@ EVAL_LOWLIGHT = EvalTable(
     ),
 )
 
+
+def _render_bench(bench: str, table: Callable[[dict], list[str]], task: str, res: pathlib.Path):
+    return render_with_command(table, res / f"bench_{bench}_{task}_cpu.json")
+
+
 # Marker name -> the table's lines, given the results folder.
 TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "plan_memory": lambda res: render_plan_memory(sorted((res / "plan_memory").glob("*.json"))),
     "gpu_lease1": lambda res: render_gpu_lease(res / "gpu" / "lease1_results.json"),
     "bench_distill": lambda res: render_bench_distill(res / "bench_distill_cpu.json"),
     "bench_train": lambda res: render_bench_train(res / "bench_train_cpu.json"),
-    "bench_methods_denoise": lambda res: render_bench_methods(
-        res / "bench_methods_denoise_cpu.json"
-    ),
-    "bench_methods_derain": lambda res: render_bench_methods(res / "bench_methods_derain_cpu.json"),
-    "bench_slkd_denoise": lambda res: render_bench_slkd(res / "bench_slkd_denoise_cpu.json"),
+    **{
+        f"bench_{bench}_{task}": functools.partial(_render_bench, bench, table, task)
+        for bench, table in (
+            ("methods", methods_table),
+            ("fluxir", fluxir_table),
+            ("slkd", slkd_table),
+        )
+        for task in ("denoise", "derain")
+    },
     "eval_denoise_sigma25": lambda res: render_eval(EVAL_DENOISE_SIGMA25, res / "eval"),
     "eval_lambda_sweep": lambda res: render_eval(EVAL_LAMBDA_SWEEP, res / "eval"),
     "eval_denoise_blind": lambda res: render_eval(EVAL_DENOISE_BLIND, res / "eval"),

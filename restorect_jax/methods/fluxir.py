@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 
 from restorect_jax import flow, losses
-from restorect_jax.config_lib import lookup, require
+from restorect_jax.config_lib import lookup, parsed, require
 from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
 
 BASE, RL, DISTILL = "base", "rl", "distill"
@@ -94,10 +94,13 @@ class FluxIRMethod(Method):
         )
         require(rl.reward in REWARDS, "fluxir.rl.reward", rl.reward, f"one of {REWARDS}")
         require(1 < rl.alpha_max < 2, "fluxir.rl.alpha_max", rl.alpha_max, "in (1, 2)")
-        try:
-            flow.parse_sampler(settings.sampler)
-        except ValueError as err:
-            raise ValueError(f"config.fluxir.sampler: {err}") from None
+        spec = parsed("fluxir.sampler", settings.sampler, flow.parse_sampler)
+        require(
+            spec.solver == "euler" and spec.steps(0) > 0,
+            "fluxir.sampler",
+            settings.sampler,
+            "must be an Euler sampler that names its steps or grid (the RL rollouts follow it)",
+        )
 
     # --- phases and copies -----------------------------------------------------------------------
 
@@ -127,6 +130,10 @@ class FluxIRMethod(Method):
         student's grid."""
         return None if phase == DISTILL else flow.parse_sampler(self.settings.sampler)
 
+    def base_grid(self) -> jax.Array:
+        """The time grid of `fluxir.sampler` (validated to name its steps): the RL rollouts'."""
+        return flow.parse_sampler(self.settings.sampler).time_grid(0)
+
     # --- the network -----------------------------------------------------------------------------
 
     def network(self, params: PyTree, lq: jax.Array) -> flow.NetworkFn:
@@ -137,17 +144,13 @@ class FluxIRMethod(Method):
         lq = batch["lq"]
         return self.model.init(rng, jnp.concatenate([lq, lq], axis=-1), jnp.ones(lq.shape[:1]))
 
-    def fixed_noise(self, shape: tuple[int, ...]) -> jax.Array:
-        """The prediction start noise (1, H, W, C) from numpy (seed `fluxir.noise_seed`)."""
-        rng = np.random.default_rng(self.settings.noise_seed)
-        return jnp.asarray(rng.standard_normal((1, *shape[1:]), dtype=np.float32))
-
     def flow_problem(self, params: PyTree, frozen: PyTree, batch: Batch) -> flow.FlowProblem:
+        """From one fixed noise image (`flow.fixed_noise`, seed `fluxir.noise_seed`) shared by
+        every image of the batch."""
         del frozen
         lq = batch["lq"]
-        return flow.FlowProblem(
-            self.network(params, lq), jnp.broadcast_to(self.fixed_noise(lq.shape), lq.shape)
-        )
+        noise = flow.fixed_noise(self.settings.noise_seed, (1, *lq.shape[1:]))
+        return flow.FlowProblem(self.network(params, lq), jnp.broadcast_to(noise, lq.shape))
 
     # --- losses ----------------------------------------------------------------------------------
 
@@ -167,7 +170,9 @@ class FluxIRMethod(Method):
         mse = jnp.mean((jnp.clip(terminal, 0, 1) - gt[None]) ** 2, axis=axes)
         return -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))
 
-    def best_trajectory(self, frozen: PyTree, batch: Batch, noise: jax.Array, rng: jax.Array):
+    def best_trajectory(
+        self, frozen: PyTree, batch: Batch, noise: jax.Array, rng: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
         """(T + 1, B, ...) the highest-reward of N SDE trajectories per image, and the rewards."""
         rl, lq, gt = self.settings.rl, batch["lq"], batch["gt"]
         n = rl.num_samples
@@ -175,11 +180,10 @@ class FluxIRMethod(Method):
         def repeat(x: jax.Array) -> jax.Array:  # (B, ...) -> (N B, ...), sample-major
             return jnp.concatenate([x] * n, axis=0)
 
-        grid = flow.parse_sampler(self.settings.sampler).time_grid(10)
         _, paths = flow.integrate(
             self.network(frozen["policy"], repeat(lq)),
             repeat(noise),
-            grid,
+            self.base_grid(),
             "sde",
             rng=rng,
             alpha_max=rl.alpha_max,
@@ -193,14 +197,19 @@ class FluxIRMethod(Method):
         )[:, 0]
         return jax.lax.stop_gradient(chosen), rewards
 
-    def rl_loss(self, params, frozen, batch, rng) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def rl_loss(
+        self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
         noise_rng, sde_rng, base_rng = jax.random.split(rng, 3)
         gt, weights = batch["gt"], self.settings.rl
         noise = jax.random.normal(noise_rng, gt.shape, gt.dtype)
         best, rewards = self.best_trajectory(frozen, batch, noise, sde_rng)
-        grid = flow.parse_sampler(self.settings.sampler).time_grid(10)
         _, path = flow.integrate(
-            self.network(params, batch["lq"]), noise, grid, remat=True, return_trajectory=True
+            self.network(params, batch["lq"]),
+            noise,
+            self.base_grid(),
+            remat=True,
+            return_trajectory=True,
         )
         terms = {
             "trajectory": jnp.mean((path[1:] - best[1:]) ** 2),
@@ -218,11 +227,13 @@ class FluxIRMethod(Method):
         steps, t_star = self.settings.teacher_steps, self.settings.breakpoint
         points = np.append(np.linspace(1.0, 0.0, steps + 1), t_star)
         teacher = np.unique(np.round(points, 6))[::-1]
-        student = (1.0, t_star, 0.0) if self.settings.student_steps == 2 else (1.0, 0.0)
+        student = np.asarray(self.default_sampler().time_grid(1), np.float32)
         index = int(np.argmin(np.abs(teacher - t_star)))
-        return teacher.astype(np.float32), np.asarray(student, np.float32), index
+        return teacher.astype(np.float32), student, index
 
-    def distill_loss(self, params, frozen, batch, rng) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def distill_loss(
+        self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
         noise_rng, base_rng = jax.random.split(rng)
         lq, gt, weights = batch["lq"], batch["gt"], self.settings.distill
         noise = jax.random.normal(noise_rng, gt.shape, gt.dtype)
@@ -271,14 +282,11 @@ class FluxIRMethod(Method):
         batch: Batch,
         sampler: flow.SamplerSpec | None = None,
     ) -> jax.Array:
-        sampler = sampler or self.default_sampler()
-        problem = self.flow_problem(params, frozen, batch)
-        rng = jax.random.PRNGKey(self.settings.noise_seed) if sampler.stochastic else None
-        return flow.integrate(
-            problem.network_fn,
-            problem.start,
-            sampler.time_grid(self.default_sampler().steps(10)),
+        default = self.default_sampler()
+        sampler = sampler or default
+        return self.flow_problem(params, frozen, batch).solve(
+            sampler.time_grid(default.steps(0)),  # a sampler without steps takes the default's
             sampler.solver,
-            rng=rng,
+            rng=sampler.fixed_rng(self.settings.noise_seed),
             alpha_max=sampler.alpha_max,
         )

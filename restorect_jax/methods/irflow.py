@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from restorect_jax import flow, losses
-from restorect_jax.config_lib import lookup, require
+from restorect_jax.config_lib import lookup, parsed, require
 from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
 
 TARGETS = ("cumulative", "velocity", "one_step")
@@ -63,10 +63,7 @@ class IRFlowMethod(Method):
             settings.time_points,
             "must be 0 (uniform t) or the size of a time grid",
         )
-        try:
-            spec = flow.parse_sampler(settings.sampler)
-        except ValueError as err:
-            raise ValueError(f"config.irflow.sampler: {err}") from None
+        spec = parsed("irflow.sampler", settings.sampler, flow.parse_sampler)
         require(
             not spec.stochastic,
             "irflow.sampler",
@@ -170,11 +167,6 @@ class IRFlowMethod(Method):
                 f"sampler {sampler.describe()!r}: IR-Flow starts from the degraded image, not "
                 "noise; use euler, heun or rk4"
             )
-        problem = self.flow_problem(params, frozen, batch)
-        return flow.integrate(
-            problem.network_fn,
-            problem.start,
-            self.time_grid(sampler),
-            sampler.solver,
-            parametrization=problem.parametrization,
+        return self.flow_problem(params, frozen, batch).solve(
+            self.time_grid(sampler), sampler.solver
         )

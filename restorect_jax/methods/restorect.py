@@ -33,7 +33,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from restorect_jax import flow, losses
 from restorect_jax.config_lib import lookup, require
@@ -240,20 +239,18 @@ class RestoRectMethod(Method):
         """The latent flow of the priors: from the fixed noise, conditioned on the LQ image."""
         if not self.takes_sampler:
             return super().flow_problem(params, frozen, batch)
-        lq = batch["lq"]
-        cond = self.student.apply(params["student"], lq, method="conditions")
-        dim = 2 * self.config.model.prior_dim
-        noise = jnp.broadcast_to(self.fixed_noise(dim), (lq.shape[0], dim))
+        cond, noise = self._conditions_and_noise(params, batch["lq"])
         return flow.FlowProblem(self._velocity_fn(params, cond), noise)
 
     def fixed_noise(self, dim: int) -> jax.Array:
-        """The (1, dim) prediction start noise, drawn by numpy from `flow.noise_seed`.
+        """The (1, dim) prediction start noise (`flow.fixed_noise`, seed `flow.noise_seed`)."""
+        return flow.fixed_noise(self.config.flow.noise_seed, (1, dim))
 
-        Not by `jax.random`: its values change with the `jax_threefry_partitionable` setting,
-        and a trained model's output must not.
-        """
-        rng = np.random.default_rng(self.config.flow.noise_seed)
-        return jnp.asarray(rng.standard_normal((1, dim), dtype=np.float32))
+    def _conditions_and_noise(self, params: PyTree, lq: jax.Array) -> tuple[PyTree, jax.Array]:
+        """The student's flow conditions on `lq` and the fixed start noise, one row per image."""
+        cond = self.student.apply(params["student"], lq, method="conditions")
+        dim = 2 * self.config.model.prior_dim
+        return cond, jnp.broadcast_to(self.fixed_noise(dim), (lq.shape[0], dim))
 
     def predict(
         self,
@@ -270,12 +267,11 @@ class RestoRectMethod(Method):
         """
         del frozen
         lq = batch["lq"]
-        cond = self.student.apply(params["student"], lq, method="conditions")
-        dim = 2 * self.config.model.prior_dim
-        noise = jnp.broadcast_to(self.fixed_noise(dim), (lq.shape[0], dim))
+        cond, noise = self._conditions_and_noise(params, lq)
         sampler = sampler or self.default_sampler()
-        rng = jax.random.PRNGKey(self.config.flow.noise_seed) if sampler.stochastic else None
-        z = self.priors(params, cond, noise, sampler, rng)
+        z = self.priors(
+            params, cond, noise, sampler, sampler.fixed_rng(self.config.flow.noise_seed)
+        )
         z_img, z_rex = jnp.split(z, 2, axis=-1)
         return self.student.apply(params["student"], lq, z_img, z_rex, method="restore").restored
 

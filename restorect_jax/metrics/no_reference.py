@@ -720,7 +720,7 @@ _MATLAB_GREY = np.linalg.inv(
 def mscn_map(image: np.ndarray, c: float) -> np.ndarray:
     """Mean-subtracted contrast-normalised map of a 2-D array, in float64 (PIQE's):
     ``(I - m) / (sqrt(|E[I^2] - m^2|) + c)``, m and E under the 7x7 Gaussian (sigma 7/6) with a
-    replicated border. `losses.mscn` is the same map in JAX, on feature maps."""
+    replicated border. `quality_features.mscn` is the same map in JAX, on feature maps."""
     image = np.asarray(image, np.float64)
 
     def smooth(a: np.ndarray) -> np.ndarray:

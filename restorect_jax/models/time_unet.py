@@ -39,11 +39,15 @@ Array = jax.Array
 _ZERO = nn.initializers.zeros_init()  # ResBlocks start as the identity and the output at 0
 
 
-def sinusoidal_embedding(t: Array, features: int, scale: float = 1000.0) -> Array:
-    """(B,) times -> (B, features): `[sin(s t w_k), cos(s t w_k)]`, `w_k = 10000^(-k / half)`."""
+TIME_SCALE = 1000.0  # t in [0, 1] is embedded as 1000 t, the diffusion models' step range
+
+
+def sinusoidal_embedding(t: Array, features: int) -> Array:
+    """(B,) times -> (B, features): `[sin(s t w_k), cos(s t w_k)]`, `w_k = 10000^(-k / half)`,
+    s = TIME_SCALE."""
     half = features // 2
     frequencies = jnp.exp(-math.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / half)
-    angles = scale * t.astype(jnp.float32)[:, None] * frequencies[None, :]
+    angles = TIME_SCALE * t.astype(jnp.float32)[:, None] * frequencies[None, :]
     return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
