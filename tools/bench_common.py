@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import pathlib
+import shutil
 import time
 
 import jax
@@ -39,6 +40,18 @@ def ensure_trained(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> 
     start = time.perf_counter()
     train.train_and_evaluate(config, workdir)
     return time.perf_counter() - start
+
+
+def fork_run(source: pathlib.Path, step: int, target: pathlib.Path) -> bool:
+    """Starts the run in `target` from `source`'s checkpoint at `step`, unless `target` has
+    checkpoints already; True if it copied one. Resuming is bit-exact (tests/test_train.py), so
+    when the two configs train the same first `step` steps this equals training them again."""
+    checkpoint = source / "checkpoints" / str(step)
+    if (target / "checkpoints").exists() or not checkpoint.exists():
+        return False
+    shutil.copytree(checkpoint, target / "checkpoints" / str(step))
+    logging.info("%s starts from %s", target, checkpoint)
+    return True
 
 
 def with_steps(

@@ -8,6 +8,8 @@ for the same `--steps` in all, split between the phases by the variant:
   two_step_tstar:   the same at t*, found by tools/breakpoints.py on the `rl` row's model (run
                     here, its JSON written to tools/results/breakpoints/fluxir_<task>_rl.json);
   one_step:         60% base, 20% RL, 20% distillation into a 1-step student.
+The three students train the same base and RL phases: the later two start from the first's
+checkpoint where distillation starts (resuming is bit-exact, so this equals training them again).
 The base and RL rows are scored at every sampler of `--samplers`, the students at their own grid
 (NFE 1 or 2), on the stored test images (the ones `evaluate` scores); then every row is timed
 back to back (images/s at 256x256 in batches, seconds per 512x512 image). Writes `<out>.json`,
@@ -37,6 +39,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from bench_common import (
     ensure_trained,
+    fork_run,
     param_count,
     plot_psnr_against_nfe,
     sampler_entry,
@@ -99,6 +102,8 @@ def row_config(task: Task, row: str, breakpoint: float | None) -> ml_collections
     config = fluxir_common.fluxir_config(task_config, ROWS[row][0])
     if breakpoint is not None:
         config.fluxir.breakpoint = breakpoint
+    if config.fluxir.student_steps:  # a checkpoint where distillation starts, to fork from
+        config.train.checkpoint_every = (config.fluxir.base_steps + config.fluxir.rl_steps) // 4
     return config
 
 
@@ -180,15 +185,22 @@ def time_rows(report: dict, loaded: dict[str, inference.LoadedModel]) -> None:
 
 def train_rows(task: Task, root: pathlib.Path) -> tuple[dict, dict]:
     """Trains every row (the t* row after the breakpoint search on the rl row): their
-    workdirs, and the search's result."""
+    workdirs, and the search's result. The students share their base and RL phases: the
+    later ones start from the first one's checkpoint where distillation starts."""
     workdirs = {row: root / row for row in ROWS}
-    search = {}
+    search, first_student = {}, None
     for row, (_, _, breakpoint) in ROWS.items():
         if breakpoint == "t*":
             best, path = search_breakpoint(task, workdirs["rl"])
             search = {"best_t": best, "json": path}
             breakpoint = best
-        ensure_trained(row_config(task, row, breakpoint), workdirs[row])
+        config = row_config(task, row, breakpoint)
+        if config.fluxir.student_steps:
+            distill_start = config.fluxir.base_steps + config.fluxir.rl_steps
+            if first_student:
+                fork_run(workdirs[first_student], distill_start, workdirs[row])
+            first_student = first_student or row
+        ensure_trained(config, workdirs[row])
     return workdirs, search
 
 
