@@ -129,6 +129,25 @@ def test_depthwise_conv_matches_grouped_conv(use_bias):
     )
 
 
+@pytest.mark.parametrize("custom_backward", [True, False])
+@pytest.mark.parametrize("shape", [(2, 7, 9, 5), (1, 1, 3, 2), (3, 5, 4, 1)])
+def test_depthwise_conv_values_and_gradients_match_grouped_conv(custom_backward, shape):
+    """Both backward forms against `nn.Conv`'s grouped convolution: values and the gradients
+    of x, kernel and bias, on odd shapes (a 1-pixel-high image, one channel)."""
+    x = _normal(10, shape)
+    layer = DepthwiseConv3x3(shape[-1], custom_backward=custom_backward)
+    params = _randomize(jax.jit(layer.init)(jax.random.key(11), x), seed=12)
+    reference = nn.Conv(shape[-1], (3, 3), padding="SAME", feature_group_count=shape[-1])
+    cotangent = _normal(13, shape)
+
+    def value_and_grads(module):
+        loss = lambda p, x: jnp.sum(module.apply(p, x) * cotangent)
+        return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, x)
+
+    ours, theirs = value_and_grads(layer), value_and_grads(reference)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), ours, theirs)
+
+
 def test_depthwise_conv_matches_numpy_loop():
     x = _normal(3, (1, 4, 5, 3))
     layer = DepthwiseConv3x3(3)

@@ -69,6 +69,7 @@ def op_forms(channels: int) -> dict[str, dict[str, nn.Module]]:
                 channels, (3, 3), feature_group_count=channels
             ),
             "shift-add (DepthwiseConv3x3)": DepthwiseConv3x3(channels),
+            "shift-add, shift-add gradient": DepthwiseConv3x3(channels, custom_backward=True),
         },
         "1x1": {
             "conv (nn.Conv 1x1, plain)": nn.Conv(channels, (1, 1)),

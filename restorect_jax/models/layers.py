@@ -65,17 +65,63 @@ class Conv3x3(nn.Module):
         return y
 
 
+def _shift_add3x3(x: Array, kernel: Array) -> Array:
+    """`y[h, w, c] = sum_ij x[h+i-1, w+j-1, c] kernel[i, j, c]` (zero padding): nine shifted
+    multiply-adds on a once-padded input."""
+    _, h, w, _ = x.shape
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return sum(
+        padded[:, i : i + h, j : j + w, :] * kernel[i, j] for i in range(3) for j in range(3)
+    )
+
+
+@jax.custom_vjp
+def depthwise3x3(x: Array, kernel: Array) -> Array:
+    """3x3 depthwise convolution of NHWC `x` with a (3, 3, C) kernel, SAME zero padding, with a
+    hand-written backward pass in the same shift-and-add form:
+        dx = depthwise3x3(dy, kernel flipped in both axes),
+        dkernel[i, j, c] = sum_{b,h,w} x[b, h+i-1, w+j-1, c] dy[b, h, w, c].
+    XLA's own gradient of the shifted slices pads the cotangent nine times at full size."""
+    return _shift_add3x3(x, kernel)
+
+
+def _depthwise3x3_forward(x: Array, kernel: Array) -> tuple[Array, tuple[Array, Array]]:
+    return _shift_add3x3(x, kernel), (x, kernel)
+
+
+def _depthwise3x3_backward(saved: tuple[Array, Array], dy: Array) -> tuple[Array, Array]:
+    x, kernel = saved
+    _, h, w, _ = x.shape
+    dx = _shift_add3x3(dy, kernel[::-1, ::-1])
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    dkernel = jnp.stack(
+        [
+            jnp.stack(
+                [jnp.sum(padded[:, i : i + h, j : j + w, :] * dy, axis=(0, 1, 2)) for j in range(3)]
+            )
+            for i in range(3)
+        ]
+    )
+    return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
+
+
+depthwise3x3.defvjp(_depthwise3x3_forward, _depthwise3x3_backward)
+
+
 class DepthwiseConv3x3(nn.Module):
     """3x3 depthwise convolution, SAME zero padding:
     `y[h, w, c] = sum_ij x[h+i-1, w+j-1, c] K[i, j, c]` (i, j in 0..2, x = 0 outside the image).
 
     Computed as nine shifted multiply-adds on a once-padded input, because XLA on CPU runs the
-    equivalent grouped convolution (`nn.Conv(C, (3, 3), feature_group_count=C)`) 8-20x slower. The
-    parameters have that module's names and shapes (`kernel` (3, 3, 1, C), `bias` (C,)).
+    equivalent grouped convolution (`nn.Conv(C, (3, 3), feature_group_count=C)`) 8-20x slower.
+    XLA differentiates the slices; with `custom_backward` the gradient is the same shift-and-add
+    form (`depthwise3x3`): tools/bench_ops.py times both per shape. The parameters have the grouped convolution's names and
+    shapes (`kernel` (3, 3, 1, C), `bias` (C,)).
     """
 
     features: int
     use_bias: bool = True
+    custom_backward: bool = False
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -83,12 +129,9 @@ class DepthwiseConv3x3(nn.Module):
             raise ValueError(
                 f"DepthwiseConv3x3: input has {x.shape[-1]} channels, expected {self.features}"
             )
-        kernel = self.param("kernel", _KERNEL_INIT, (3, 3, 1, self.features))
-        _, h, w, _ = x.shape
-        padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        y = sum(
-            padded[:, i : i + h, j : j + w, :] * kernel[i, j, 0] for i in range(3) for j in range(3)
-        )
+        kernel = self.param("kernel", _KERNEL_INIT, (3, 3, 1, self.features))[:, :, 0]
+        convolve = depthwise3x3 if self.custom_backward else _shift_add3x3
+        y = convolve(x, kernel)
         if self.use_bias:
             y = y + self.param("bias", _BIAS_INIT, (self.features,))
         return y
