@@ -391,7 +391,12 @@ def fixed_noise(seed: int, shape: tuple[int, ...]) -> jax.Array:
     return jnp.asarray(rng.standard_normal(shape, dtype=np.float32))
 
 
-def two_step_costs(problem: FlowProblem, trajectory: jax.Array, grid: jax.Array) -> jax.Array:
+COSTS = ("secant", "displacement")
+
+
+def two_step_costs(
+    problem: FlowProblem, trajectory: jax.Array, grid: jax.Array, cost: str = "secant"
+) -> jax.Array:
     """The cost of sampling in two jumps 1 -> t_k -> 0, for each interior point of a reference
     trajectory, per sample: (N - 1, B).
 
@@ -402,7 +407,12 @@ def two_step_costs(problem: FlowProblem, trajectory: jax.Array, grid: jax.Array)
         cost(s -> e) = || (X_s - X_e) / (t_s - t_e) - (X_s - J(X_s; s -> e)) / (t_s - t_e) ||_2
                      = || (X_s - X_e) / (t_s - t_e) - v(X_s, t_s) ||_2.
     Entry k - 1 is cost(t_0 -> t_k) + cost(t_k -> t_N); both are 0 on a straight trajectory.
+    `cost="displacement"` weights each jump's cost by its length t_s - t_e, which makes it the
+    distance || X_e - J(X_s; s -> e) ||_2 between where the jump lands and the trajectory (the
+    paper's `secant` cost is per unit of time, so it favours a short jump next to a long one).
     """
+    if cost not in COSTS:
+        raise ValueError(f"cost {cost!r} is unknown; choose one of {COSTS}")
     velocity = as_velocity(problem.network_fn, problem.parametrization)
     grid = jnp.asarray(grid, trajectory.dtype)
     batch = trajectory.shape[1]
@@ -421,6 +431,8 @@ def two_step_costs(problem: FlowProblem, trajectory: jax.Array, grid: jax.Array)
         lambda xt: velocity(xt[0], jnp.full((batch,), xt[1])), (interior, times)
     )
     second = (interior - end[None]) / spread(times - grid[-1]) - v_interior
+    if cost == "displacement":
+        first, second = first * spread(grid[0] - times), second * spread(times - grid[-1])
     return per_sample_norm(first) + per_sample_norm(second)
 
 

@@ -236,6 +236,16 @@ def test_two_step_costs_by_hand_and_zero_on_a_straight_path():
     first = np.linalg.norm((np.array([1.0, 2.0]) - [0.0, 1.0]) / 0.5 - 2 * np.array([1.0, 2.0]))
     second = np.linalg.norm((np.array([0.0, 1.0]) - [0.5, 0.5]) / 0.5 - 2 * np.array([0.0, 1.0]))
     np.testing.assert_allclose(flow.two_step_costs(problem, trajectory, grid), [[first + second]])
+    # Weighted by the jump lengths (0.75 and 0.25 on the grid 1, 0.25, 0): the distances between
+    # where each jump lands and the trajectory.
+    x0, x1, x2 = np.array([1.0, 2.0]), np.array([0.0, 1.0]), np.array([0.5, 0.5])
+    landing_error = np.linalg.norm(x1 - (x0 - 0.75 * 2 * x0))
+    landing_error += np.linalg.norm(x2 - (x1 - 0.25 * 2 * x1))
+    np.testing.assert_allclose(
+        flow.two_step_costs(problem, trajectory, jnp.array([1.0, 0.25, 0.0]), "displacement"),
+        [[landing_error]],
+        rtol=1e-6,
+    )
     # On a straight path (constant velocity), every two-jump schedule costs nothing.
     constant = flow.FlowProblem(lambda x, t: jnp.ones_like(x), jnp.zeros((2, 3)))
     fine = flow.time_grid(8)

@@ -8,9 +8,11 @@ prior flow) is integrated from t = 1 to 0 with `--steps` Euler steps as the refe
 trajectory. The cost of sampling in two jumps through an interior grid time t is
 `cost(1 -> t) + cost(t -> 0)`, where a jump's cost is the distance between the trajectory's
 secant and the one-jump secant (`flow.two_step_costs`), averaged over the images;
-`t* = argmin`. Writes `<out>.json` with the cost of every t, the best grid as a sampler text
-(`euler:1,<t*>,0`, what `--sampler` takes everywhere) and the PSNR of those crops at that grid,
-at the uniform 2-step grid and with the reference sampler.
+`t* = argmin`. `--cost displacement` weights each jump's cost by its length (the distance
+between where the jump lands and the trajectory). Writes `<out>.json` with the cost of every
+t, the best grid as a sampler text (`euler:1,<t*>,0`, what `--sampler` takes everywhere) and
+the PSNR of those crops at that grid, at the uniform 2-step grid and with the reference
+sampler.
 """
 
 import json
@@ -37,6 +39,9 @@ _SIGMA = flags.DEFINE_integer("sigma", 25, "stored AWGN level (0: the set's own 
 _COUNT = flags.DEFINE_integer("count", 16, "images searched over")
 _CROP = flags.DEFINE_integer("crop", 128, "centre crop side in pixels")
 _STEPS = flags.DEFINE_integer("steps", 20, "Euler steps of the reference trajectory")
+_COST = flags.DEFINE_enum(
+    "cost", "secant", list(flow.COSTS), "secant (the paper's) or displacement (x jump length)"
+)
 _OUT = flags.DEFINE_string("out", None, "output prefix (default tools/results/breakpoints/<model>)")
 
 
@@ -67,7 +72,7 @@ def search(model: inference.LoadedModel, lq: np.ndarray) -> tuple[np.ndarray, np
     def costs(params, lq):
         problem = method.flow_problem(params, {}, {"lq": lq, "gt": lq})
         _, trajectory = problem.solve(grid, return_trajectory=True)
-        return jnp.mean(flow.two_step_costs(problem, trajectory, grid), axis=1)
+        return jnp.mean(flow.two_step_costs(problem, trajectory, grid, _COST.value), axis=1)
 
     return np.asarray(grid), np.asarray(costs(model.params, jnp.asarray(lq)))
 
@@ -96,6 +101,7 @@ def main(argv) -> None:
         "images": f"{len(records)} {_DATASET.value} centre crops of {_CROP.value}px"
         + (f", AWGN sigma {sigma}" if sigma else ""),
         "reference": samplers["reference"].describe(),
+        "cost": _COST.value,
         "costs": {f"{t:.4f}": float(c) for t, c in zip(grid[1:-1], costs)},
         "best_t": best,
         "sampler": best_sampler.describe(),
