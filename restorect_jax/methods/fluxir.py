@@ -227,7 +227,7 @@ class FluxIRMethod(Method):
         steps, t_star = self.settings.teacher_steps, self.settings.breakpoint
         points = np.append(np.linspace(1.0, 0.0, steps + 1), t_star)
         teacher = np.unique(np.round(points, 6))[::-1]
-        student = np.asarray(self.default_sampler().time_grid(1), np.float32)
+        student = np.asarray(self.default_sampler().grid or (1.0, 0.0), np.float32)
         index = int(np.argmin(np.abs(teacher - t_star)))
         return teacher.astype(np.float32), student, index
 
