@@ -259,3 +259,45 @@ def test_bench_slkd_renderer_gives_fractions_of_teacher_a_and_gains_over_the_stu
         "irl: CBSD68 -0.25; feature_mse: CBSD68 +0.00."
     ) in lines
     assert lines[-1] == "Written by: `python tools/bench_slkd.py --task denoise`"
+
+
+def test_bench_fluxir_renderer_gives_rl_gains_and_each_costs_breakpoint(tmp_path):
+    def at(nfe: int, psnr: float) -> dict:
+        return {"nfe": nfe, "flops": nfe * 4e9, "scores": {"CBSD68": {"psnr": psnr, "ssim": 0.8}}}
+
+    def row(label: str, by_sampler: dict) -> dict:
+        return {
+            "label": label,
+            "params": 600_000,
+            "by_sampler": by_sampler,
+            "images_per_s": {key: 2.0 for key in by_sampler},
+            "seconds_per_512": {key: 1.0 for key in by_sampler},
+        }
+
+    payload = {
+        "command": "python tools/bench_fluxir.py --task denoise",
+        "datasets": ["CBSD68"],
+        "protocol": "PSNR/SSIM on RGB",
+        "setting": "every row 10 steps",
+        "rows": {
+            "base": row("base", {"euler:1": at(1, 20.0), "euler:10": at(10, 26.0)}),
+            "rl": row("rl", {"euler:1": at(1, 20.5), "euler:10": at(10, 25.75)}),
+            "two_step_displacement": row("2-step", {"euler:1,0.75,0": at(2, 27.0)}),
+        },
+        "rl_minus_base_db": {"euler:1": {"CBSD68": 0.5}, "euler:10": {"CBSD68": -0.25}},
+        "tstar_minus_uniform_db": {"displacement": {"CBSD68": 1.5}},
+        "breakpoint_search": {"displacement": {"best_t": 0.75, "json": "b.json"}},
+    }
+    path = tmp_path / "bench_fluxir.json"
+    path.write_text(json.dumps(payload))
+    lines = report.render_with_command(report.fluxir_table, path)
+    assert "| 2-step | euler:1,0.75,0 | 2 | 0.600M | 8.00 | 2.00 | 1.00 | 27.00 / 0.8000 |" in lines
+    assert (
+        "Base + RL minus the base, PSNR (dB): euler:1: CBSD68 +0.50; euler:10: CBSD68 -0.25."
+        in lines
+    )
+    assert (
+        "2-step students at t* minus at t = 0.5, PSNR (dB): displacement cost, t* = 0.75 "
+        "(b.json): CBSD68 +1.50."
+    ) in lines
+    assert lines[-1] == "Written by: `python tools/bench_fluxir.py --task denoise`"

@@ -7,6 +7,8 @@ for the same `--steps` in all, split between the phases by the variant:
   two_step_uniform: 60% base, 20% RL, 20% distillation into a 2-step student at t = 0.5;
   two_step_tstar:   the same at t*, found by tools/breakpoints.py on the `rl` row's model (run
                     here, its JSON written to tools/results/breakpoints/fluxir_<task>_rl.json);
+  two_step_displacement: the same at the t* of the displacement cost (`--cost displacement`,
+                    tools/results/breakpoints/fluxir_<task>_rl_displacement.json);
   one_step:         60% base, 20% RL, 20% distillation into a 1-step student.
 The three students train the same base and RL phases: the later two start from the first's
 checkpoint where distillation starts (resuming is bit-exact, so this equals training them again).
@@ -74,12 +76,18 @@ TASKS = {
         "Rain100H-heldout",
     ),
 }
-# row name: (config variant, label, the student's breakpoint: a time, "t*" or None)
+# row name: (config variant, label, the student's breakpoint: a time, the breakpoint search's
+# cost (flow.COSTS) or None)
 ROWS = {
     "base": ("base", "base flow (all steps base)", None),
     "rl": ("rl", "base + RL (80% / 20%)", None),
     "two_step_uniform": ("two_step", "2-step student at t = 0.5", 0.5),
-    "two_step_tstar": ("two_step", "2-step student at t*", "t*"),
+    "two_step_tstar": ("two_step", "2-step student at t* (the paper's secant cost)", "secant"),
+    "two_step_displacement": (
+        "two_step",
+        "2-step student at t* (displacement cost)",
+        "displacement",
+    ),
     "one_step": ("one_step", "1-step student", None),
 }
 
@@ -107,12 +115,13 @@ def row_config(task: Task, row: str, breakpoint: float | None) -> ml_collections
     return config
 
 
-def search_breakpoint(task: Task, workdir: pathlib.Path) -> tuple[float, str]:
-    """t* of the model in `workdir` by tools/breakpoints.py, and the JSON it wrote."""
-    out = pathlib.Path("tools/results/breakpoints") / f"fluxir_{_TASK.value}_rl"
+def search_breakpoint(task: Task, workdir: pathlib.Path, cost: str) -> tuple[float, str]:
+    """t* of the model in `workdir` by tools/breakpoints.py with `cost`, and the JSON it wrote."""
+    suffix = "" if cost == "secant" else f"_{cost}"
+    out = pathlib.Path("tools/results/breakpoints") / f"fluxir_{_TASK.value}_rl{suffix}"
     command = [sys.executable, str(pathlib.Path(__file__).parent / "breakpoints.py")]
     command += [f"--workdir={workdir}", f"--dataset={task.search_set}", f"--out={out}"]
-    command += [f"--sigma={task.sigma or 0}"]
+    command += [f"--sigma={task.sigma or 0}", f"--cost={cost}"]
     subprocess.run(command, check=True)
     return json.loads(out.with_suffix(".json").read_text())["best_t"], str(out.with_suffix(".json"))
 
@@ -151,7 +160,7 @@ def bench_row(
 
 def gaps(report: dict) -> dict:
     """The answers the bench is for, in PSNR dB per test set: RL minus base at each sampler,
-    and the 2-step student at t* minus at t = 0.5."""
+    and the 2-step students at each cost's t* minus at t = 0.5."""
     rows = report["rows"]
 
     def psnr(row: str, key: str) -> dict[str, float]:
@@ -161,12 +170,11 @@ def gaps(report: dict) -> dict:
     rl_minus_base = {
         key: {d: p - psnr("base", key)[d] for d, p in psnr("rl", key).items()} for key in base
     }
-    tstar_key = next(iter(rows["two_step_tstar"]["by_sampler"]))
-    uniform_key = next(iter(rows["two_step_uniform"]["by_sampler"]))
-    tstar_minus_uniform = {
-        d: p - psnr("two_step_uniform", uniform_key)[d]
-        for d, p in psnr("two_step_tstar", tstar_key).items()
-    }
+    uniform = psnr("two_step_uniform", next(iter(rows["two_step_uniform"]["by_sampler"])))
+    tstar_minus_uniform = {}
+    for row in ("two_step_tstar", "two_step_displacement"):
+        tstar = psnr(row, next(iter(rows[row]["by_sampler"])))
+        tstar_minus_uniform[ROWS[row][2]] = {d: p - uniform[d] for d, p in tstar.items()}
     return {"rl_minus_base_db": rl_minus_base, "tstar_minus_uniform_db": tstar_minus_uniform}
 
 
@@ -184,15 +192,15 @@ def time_rows(report: dict, loaded: dict[str, inference.LoadedModel]) -> None:
 
 
 def train_rows(task: Task, root: pathlib.Path) -> tuple[dict, dict]:
-    """Trains every row (the t* row after the breakpoint search on the rl row): their
-    workdirs, and the search's result. The students share their base and RL phases: the
+    """Trains every row (the t* rows after the breakpoint searches on the rl row): their
+    workdirs, and the searches' results by cost. The students share their base and RL phases: the
     later ones start from the first one's checkpoint where distillation starts."""
     workdirs = {row: root / row for row in ROWS}
     search, first_student = {}, None
     for row, (_, _, breakpoint) in ROWS.items():
-        if breakpoint == "t*":
-            best, path = search_breakpoint(task, workdirs["rl"])
-            search = {"best_t": best, "json": path}
+        if breakpoint in flow.COSTS:
+            best, path = search_breakpoint(task, workdirs["rl"], breakpoint)
+            search[breakpoint] = {"best_t": best, "json": path}
             breakpoint = best
         config = row_config(task, row, breakpoint)
         if config.fluxir.student_steps:

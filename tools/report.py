@@ -300,12 +300,15 @@ def fluxir_table(report: dict) -> list[str]:
     """bench_fluxir's table, RL's gain over the base at equal NFE, t* against the uniform
     2-step grid, and the setting."""
     rl = "; ".join(f"{key}: {_gap_text(gap)}" for key, gap in report["rl_minus_base_db"].items())
-    search = report["breakpoint_search"]
+    tstar = [
+        f"{cost} cost, t* = {report['breakpoint_search'][cost]['best_t']:g} "
+        f"({report['breakpoint_search'][cost]['json']}): {_gap_text(gap)}"
+        for cost, gap in report["tstar_minus_uniform_db"].items()
+    ]
     return sampler_table(report) + [
         "",
         f"Base + RL minus the base, PSNR (dB): {rl}.",
-        f"2-step student at t* = {search['best_t']:g} ({search['json']}) minus at t = 0.5, "
-        f"PSNR (dB): {_gap_text(report['tstar_minus_uniform_db'])}.",
+        f"2-step students at t* minus at t = 0.5, PSNR (dB): {'; '.join(tstar)}.",
         "",
         f"Setting: {report['setting']}; {report['protocol']}.",
     ]
