@@ -2,7 +2,8 @@
 same student trained alone, and Teacher A, on one task.
 
 Trains (or resumes) in `--workdir/<task>/`: Teacher A (`configs/restorer_<task>.py`, teacher
-size, its own schedule), Teacher B (`configs/slkd_autoencoder.py`, its own schedule), then at
+size, its own schedule), Teacher B (`configs/slkd_autoencoder.py`, its own schedule, one run in
+`--workdir/teacher_b` for every task), then at
 `--steps` each: the student trained alone (`configs/restorer_<task>.py:student`), SLKD, SLKD with
 DRL only, with IRL only, and with plain feature MSE (`configs/slkd_<task>.py:<variant>`), every
 student of one size and seed. Scores the stored test images (the ones `evaluate` scores), then
@@ -109,8 +110,10 @@ _OUT = flags.DEFINE_string(
 def run_configs(
     task: Task, root: pathlib.Path
 ) -> dict[str, tuple[ml_collections.ConfigDict, pathlib.Path]]:
-    """(config, workdir) of every row, the students pointed at this bench's teachers."""
+    """(config, workdir) of every row, the students pointed at this bench's teachers. Teacher
+    B (clean CBSD432 photos, x -> x) serves every task: one run beside the tasks' folders."""
     workdirs = {row: root / row for row in LABELS}
+    workdirs["teacher_b"] = root.parent / "teacher_b"
     configs = {
         "teacher_a": task.restorer_module.get_config("teacher"),
         "teacher_b": slkd_autoencoder.get_config(),
