@@ -256,3 +256,11 @@ def plot_psnr_against_nfe(report: dict, path: pathlib.Path) -> None:
     axes.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
+
+
+def write_report(out: pathlib.Path, report: dict, table: list[str]) -> None:
+    """Writes `<out>.json` (the report) and `<out>.md` (its table), and prints the table."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    out.with_suffix(".md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))

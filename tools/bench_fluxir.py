@@ -49,6 +49,7 @@ from bench_common import (
     test_records,
     throughput,
     with_steps,
+    write_report,
 )
 from report import fluxir_table
 
@@ -241,11 +242,8 @@ def main(argv) -> None:
     report.update(gaps(report))
     time_rows(report, loaded)
     out = pathlib.Path(_OUT.value or f"tools/results/bench_fluxir_{_TASK.value}_cpu")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    out.with_suffix(".md").write_text("\n".join(fluxir_table(report)) + "\n")
+    write_report(out, report, fluxir_table(report))
     plot_psnr_against_nfe(report, pathlib.Path(str(out) + "_nfe.png"))
-    print(out.with_suffix(".md").read_text())
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ of its config, its checkpoint step and the package source.
 """
 
 import dataclasses
-import json
 import logging
 import pathlib
 import sys
@@ -54,6 +53,7 @@ from bench_common import (
     test_records,
     throughput,
     with_steps,
+    write_report,
 )
 from report import methods_table
 
@@ -262,11 +262,8 @@ def main(argv) -> None:
             distill_rows(pathlib.Path(_DISTILL_JSON.value), task.datasets, task.sigma)
         )
     out = pathlib.Path(_OUT.value or f"tools/results/bench_methods_{_TASK.value}_cpu")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    out.with_suffix(".md").write_text("\n".join(methods_table(report)) + "\n")
+    write_report(out, report, methods_table(report))
     plot_psnr_against_nfe(report, pathlib.Path(str(out) + "_nfe.png"))
-    print(out.with_suffix(".md").read_text())
 
 
 if __name__ == "__main__":

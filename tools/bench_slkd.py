@@ -46,6 +46,7 @@ from bench_common import (
     test_records,
     throughput,
     with_steps,
+    write_report,
 )
 from report import slkd_table
 
@@ -244,10 +245,7 @@ def main(argv) -> None:
         )
     relative_to_teacher(report)
     out = pathlib.Path(_OUT.value or f"tools/results/bench_slkd_{_TASK.value}_cpu")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    out.with_suffix(".md").write_text("\n".join(slkd_table(report)) + "\n")
-    print(out.with_suffix(".md").read_text())
+    write_report(out, report, slkd_table(report))
 
 
 if __name__ == "__main__":
