@@ -30,7 +30,7 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from bench_common import median_seconds
+from bench_common import median_seconds, write_report
 
 from restorect_jax import inference
 from restorect_jax.models.layers import DepthwiseConv3x3, Pointwise
@@ -95,7 +95,7 @@ def time_form(module: nn.Module, x: jax.Array) -> dict[str, float]:
     return row
 
 
-def markdown(report: dict) -> str:
+def markdown(report: dict) -> list[str]:
     peak = report["peak"]
     machine = (
         f"Machine: {report['machine']}; XLA fp32 matmul {peak['xla_gflops']:.1f} GFLOP/s, "
@@ -116,7 +116,7 @@ def markdown(report: dict) -> str:
             share = row[f"{name}_gflops"] / peak["xla_gflops"]
             cells += [f"{row[f'{name}_ms']:.2f}", f"{row[f'{name}_gflops']:.2f} ({share:.1%})"]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(argv: list[str]) -> None:
@@ -139,11 +139,7 @@ def main(argv: list[str]) -> None:
                     row[f"{name}_gflops"] = flops / (row[f"{name}_ms"] / 1e3) / 1e9
                 report["ops"].append(row)
                 print(json.dumps(row), flush=True)
-    out = pathlib.Path(_OUT.value)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    out.with_suffix(".md").write_text(markdown(report))
-    print(out.with_suffix(".md").read_text())
+    write_report(pathlib.Path(_OUT.value), report, markdown(report))
 
 
 if __name__ == "__main__":

@@ -14,12 +14,14 @@ reported as a fraction of `--peak_tflops` when given (H200: 790 dense bf16 measu
 Writes `<out>.json` and `<out>.md`.
 """
 
+import dataclasses
 import json
 import os
 import pathlib
 import platform
 import sys
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -79,8 +81,24 @@ def _steps_per_sec(compiled, state, frozen, batches) -> tuple[float, object, dic
     return count / (time.perf_counter() - start), state, metrics
 
 
-def bench_config(name: str, num_steps: int) -> dict:
-    """Compile time, steps/s and FLOPs per step of config `name` on the current devices."""
+@dataclasses.dataclass
+class PreparedStep:
+    """A config's compiled train step with a state, frozen models and one fixed device batch."""
+
+    config: ml_collections.ConfigDict
+    steps: train.StepFunctions
+    compiled: jax.stages.Compiled
+    state: Any
+    frozen: Any
+    batch: dict
+    phase: str
+    init_seconds: float
+    compile_seconds: float
+
+
+def prepare_step(name: str) -> PreparedStep:
+    """Builds, initialises and compiles config `name`'s train step (the same code as
+    `train_and_evaluate`) for the phase most of its steps train in."""
     config = load_config(name)
     mesh = sharding_lib.create_mesh(config.mesh)
     batch_size, patch = config.train.batch_size, config.data.patch_size
@@ -90,7 +108,6 @@ def bench_config(name: str, num_steps: int) -> dict:
     frozen = jax.device_put(steps.method.frozen_params(), sharding_lib.replicated(mesh))
     frozen = train.with_copies(steps.method, frozen, state.params)
 
-    batch_sharding = steps.batch_sharding
     shape = (batch_size, patch, patch, 3)
     gt = jax.random.uniform(jax.random.PRNGKey(1), shape)
     fixed = sharding_lib.global_batch(
@@ -98,12 +115,25 @@ def bench_config(name: str, num_steps: int) -> dict:
             "gt": np.asarray(gt),
             "lq": np.asarray(gt + 0.1 * jax.random.normal(jax.random.PRNGKey(2), shape)),
         },
-        batch_sharding,
+        steps.batch_sharding,
     )
-    phase = steps.method.phase_at(config.train.num_steps - 1)  # the phase most steps train in
+    phase = steps.method.phase_at(config.train.num_steps - 1)
     start = time.perf_counter()
     compiled = steps.train_step.lower(state, fixed, frozen, phase).compile()
     compile_seconds = time.perf_counter() - start
+    return PreparedStep(
+        config, steps, compiled, state, frozen, fixed, phase, init_seconds, compile_seconds
+    )
+
+
+def bench_config(name: str, num_steps: int) -> dict:
+    """Compile time, steps/s and FLOPs per step of config `name` on the current devices."""
+    prepared = prepare_step(name)
+    config, steps, compiled = prepared.config, prepared.steps, prepared.compiled
+    state, frozen, fixed, phase = prepared.state, prepared.frozen, prepared.batch, prepared.phase
+    batch_size, patch = config.train.batch_size, config.data.patch_size
+    batch_sharding = steps.batch_sharding
+    init_seconds, compile_seconds = prepared.init_seconds, prepared.compile_seconds
     flops = inference.compiled_flops(compiled)
 
     _, state, _ = _steps_per_sec(compiled, state, frozen, lambda: [fixed])  # warm-up
