@@ -32,7 +32,7 @@ def test_bench_ops_writes_a_row_per_op_form_and_level(tmp_path):
     assert {row["shape"] for row in report["ops"]} == {"4x8x8x8", "4x4x4x16"}
     for row in report["ops"]:
         assert row["forward_ms"] > 0 and row["grad_ms"] > 0 and row["grad_gflops"] > 0
-    assert "| depthwise 3x3 | shift-add, shift-add gradient | 4x8x8x8 |" in (
+    assert "| depthwise 3x3 | shift-add, shift-add gradient (DepthwiseConv3x3) | 4x8x8x8 |" in (
         out.with_suffix(".md").read_text()
     )
 

@@ -40,18 +40,26 @@ def test_readme_tables_equal_the_committed_json():
     assert result.stdout == ""
 
 
+def _first_bench_train_row(init_seconds_offset: float = 0.0) -> str:
+    """The start of bench_train's first README row, from the committed JSON."""
+    first = json.loads((ROOT / "tools/results/bench_train_cpu.json").read_text())["results"][0]
+    init = first["init_seconds_including_compile"] + init_seconds_offset
+    shape = f"{first['batch_size']} x {first['patch_size']}^2"
+    return f"| {first['config']} | {first['params']:,} | {shape} | {init:.2f} |"
+
+
 def test_changed_cell_fails_the_check_and_the_diff_names_the_table(tmp_path):
     text = (ROOT / "README.md").read_text()
-    row = "| smoke | 240,875 | 8 x 24^2 | 18.52 |"
+    row, changed = _first_bench_train_row(), _first_bench_train_row(0.01)
     assert text.count(row) == 1
     readme = tmp_path / "README.md"
-    readme.write_text(text.replace(row, "| smoke | 240,875 | 8 x 24^2 | 18.53 |"))
+    readme.write_text(text.replace(row, changed))
     result = _run_report("--check", "--readme", str(readme))
     assert result.returncode == 1
     assert "README table bench_train" in result.stdout
-    assert "-| smoke | 240,875 | 8 x 24^2 | 18.53 |" in result.stdout
-    assert "+| smoke | 240,875 | 8 x 24^2 | 18.52 |" in result.stdout
-    assert "18.53" in readme.read_text()  # --check changes nothing
+    assert f"-{changed}" in result.stdout
+    assert f"+{row}" in result.stdout
+    assert changed in readme.read_text()  # --check changes nothing
 
 
 def test_unknown_marker_is_a_one_line_error(tmp_path):
@@ -71,7 +79,7 @@ def test_rewrite_fills_the_markers(tmp_path):
     )
     assert _run_report("--readme", str(readme)).returncode == 0
     text = readme.read_text()
-    assert "| smoke | 240,875 | 8 x 24^2 | 18.52 | 47.72 | 6.09 | 4.54 |" in text
+    assert _first_bench_train_row() in text
     assert "stale" not in text
     assert _run_report("--check", "--readme", str(readme)).returncode == 0
 

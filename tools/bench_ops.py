@@ -6,8 +6,9 @@ The peak is a jitted fp32 matmul (XLA) and numpy's, at `--matmul_size`. Each hot
 shapes of `configs/teacher_denoise.py`'s training batch (4 x 48x48 crops; levels 1-4 at 24, 48,
 96, 192 channels and 48, 24, 12, 6 pixels), forward and value-and-grad, in every form the code
 offers:
-  depthwise 3x3: `layers.DepthwiseConv3x3` (nine shifted multiply-adds) and the grouped
-    convolution it replaces (`nn.Conv(C, (3, 3), feature_group_count=C)`);
+  depthwise 3x3: `layers.DepthwiseConv3x3` (nine shifted multiply-adds, its gradient in the same
+    form), the same forward with XLA's gradient of the slices, and the grouped convolution it
+    replaces (`nn.Conv(C, (3, 3), feature_group_count=C)`);
   1x1: `layers.Pointwise` (a matrix product) and `nn.Conv(F, (1, 1))`.
 Times are medians over `--reps` calls after two warm-up calls. Every form of an op is credited
 the same work, counted by hand (multiply-adds x 2): forward `2 B H W C k` with k = 9 for the
@@ -68,8 +69,8 @@ def op_forms(channels: int) -> dict[str, dict[str, nn.Module]]:
             "grouped conv (nn.Conv, plain)": nn.Conv(
                 channels, (3, 3), feature_group_count=channels
             ),
-            "shift-add (DepthwiseConv3x3)": DepthwiseConv3x3(channels),
-            "shift-add, shift-add gradient": DepthwiseConv3x3(channels, custom_backward=True),
+            "shift-add, XLA's gradient": DepthwiseConv3x3(channels, custom_backward=False),
+            "shift-add, shift-add gradient (DepthwiseConv3x3)": DepthwiseConv3x3(channels),
         },
         "1x1": {
             "conv (nn.Conv 1x1, plain)": nn.Conv(channels, (1, 1)),

@@ -194,6 +194,7 @@ def main(argv: list[str]) -> None:
     rows = [bench_config(name, _STEPS.value) for name in _CONFIGS.value]
     device = jax.devices()[0]
     report = {
+        "command": " ".join(["python tools/bench_train.py", *sys.argv[1:]]),
         "machine": {
             "platform": device.platform,
             "device_kind": device.device_kind,

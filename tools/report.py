@@ -373,8 +373,102 @@ def render_bench_train(path: pathlib.Path) -> list[str]:
         )
     header = ["config", "params", "batch x patch", "init+compile s", "step compile s"]
     header += ["steps/s (model)", "steps/s (with data)"]
-    command = docstring_command(REPO / "tools" / "bench_train.py")
+    report = load_json(path)
+    command = report.get("command") or docstring_command(REPO / "tools" / "bench_train.py")
     return markdown_table(header, rows) + ["", written_by([command])]
+
+
+# --- CPU speed (tools/bench_train.py with each depthwise gradient, profile_step.py, bench_dncnn.py)
+
+XLA_GRADIENT = "xla_depthwise_gradient"  # suffix of the results measured with XLA's gradient
+PROFILE_SHAPES = ("4x48", "1x256")  # tools/results/profile_teacher_<shape>[_<XLA_GRADIENT>]_cpu
+
+
+def _profiles(res: pathlib.Path) -> dict[tuple[str, bool], dict]:
+    """{(shape, with XLA's depthwise gradient): profile_step's JSON} for the teacher."""
+    return {
+        (shape, xla): load_json(
+            res / f"profile_teacher_{shape}{'_' + XLA_GRADIENT if xla else ''}_cpu.json"
+        )
+        for shape in PROFILE_SHAPES
+        for xla in (True, False)
+    }
+
+
+def render_speed_depthwise_gradient(res: pathlib.Path) -> list[str]:
+    """Train-step speed with XLA's gradient of the depthwise slices against the shift-and-add
+    gradient: bench_train's steps/s and profile_step's wall seconds per step."""
+    before = load_json(res / f"bench_train_{XLA_GRADIENT}_cpu.json")
+    after = load_json(res / "bench_train_cpu.json")
+    rows = []
+    for old, new in zip(before["results"], after["results"], strict=True):
+        shape = f"{new['batch_size']} x {new['patch_size']}^2"
+        old_s, new_s = 1 / old["model_steps_per_sec"], 1 / new["model_steps_per_sec"]
+        rows.append([new["config"], shape, f"{old_s:.3f}", f"{new_s:.3f}", f"{old_s / new_s:.2f}x"])
+    profiles = _profiles(res)
+    for shape in PROFILE_SHAPES:
+        old_s = profiles[shape, True]["wall_seconds_per_step"]
+        new_s = profiles[shape, False]["wall_seconds_per_step"]
+        label = "teacher_denoise (tools/profile_step.py)"
+        rows.append(
+            [
+                label,
+                profiles[shape, False]["shape"],
+                f"{old_s:.3f}",
+                f"{new_s:.3f}",
+                f"{old_s / new_s:.2f}x",
+            ]
+        )
+    header = ["config", "batch x patch", "s/step, XLA's gradient", "s/step, shift-add", "speed-up"]
+    commands = [before["command"], after["command"]]
+    commands += [profiles[key]["command"] for key in sorted(profiles)]
+    return markdown_table(header, rows) + ["", written_by(commands)]
+
+
+def render_profile_teacher(res: pathlib.Path) -> list[str]:
+    """The teacher's train step by op class (traced seconds per step) at each shape, with each
+    depthwise gradient."""
+    profiles = _profiles(res)
+    keys = [(shape, xla) for shape in PROFILE_SHAPES for xla in (True, False)]
+    classes = list(profiles[keys[-1]]["classes"])
+    seconds = {
+        name: [profiles[key]["classes"].get(name, {}).get("seconds", 0.0) for key in keys]
+        for name in classes
+    }
+    rows = [
+        [name] + [f"{v:.3f}" for v in values] for name, values in seconds.items() if any(values)
+    ]
+    rows.append(
+        ["all traced ops"] + [f"{profiles[k]['traced_seconds_per_step']:.3f}" for k in keys]
+    )
+    header = ["op class"] + [
+        f"{profiles[key]['shape']}, {'XLA' if key[1] else 'shift-add'} gradient" for key in keys
+    ]
+    return markdown_table(header, rows) + ["", written_by([profiles[k]["command"] for k in keys])]
+
+
+def render_bench_dncnn(path: pathlib.Path) -> list[str]:
+    """Seconds per image, FLOPs per pixel and achieved GFLOP/s of the bundled denoiser and DnCNN."""
+    report = load_json(path)
+    rows = [
+        [
+            row["model"],
+            f"{row['params']:,}",
+            f"{row['seconds']:.3f}",
+            f"{row['flops_per_pixel']:,.0f}",
+            f"{row['gflops']:.1f} ({row['fraction_of_peak']:.0%})",
+        ]
+        for row in report["rows"]
+    ]
+    header = ["model", "params", f"s per {report['size']}^2 image", "FLOPs/pixel (XLA)"]
+    header.append("GFLOP/s (of matmul peak)")
+    bundled, dncnn = report["rows"]
+    note = (
+        f"XLA fp32 matmul peak in the same run: {report['matmul_gflops']:.0f} GFLOP/s "
+        f"({report['machine']}). DnCNN takes {dncnn['seconds'] / bundled['seconds']:.2f}x the "
+        "bundled denoiser's time per image."
+    )
+    return markdown_table(header, rows) + ["", note, "", written_by([report["command"]])]
 
 
 # --- evaluate's reports ---------------------------------------------------------------------------
@@ -541,6 +635,9 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "gpu_lease1": lambda res: render_gpu_lease(res / "gpu" / "lease1_results.json"),
     "bench_distill": lambda res: render_bench_distill(res / "bench_distill_cpu.json"),
     "bench_train": lambda res: render_bench_train(res / "bench_train_cpu.json"),
+    "speed_depthwise_gradient": render_speed_depthwise_gradient,
+    "profile_teacher": render_profile_teacher,
+    "bench_dncnn": lambda res: render_bench_dncnn(res / "bench_dncnn_cpu.json"),
     **{
         f"bench_{bench}_{task}": functools.partial(_render_bench, bench, table, task)
         for bench, table in (

@@ -113,15 +113,18 @@ class DepthwiseConv3x3(nn.Module):
     `y[h, w, c] = sum_ij x[h+i-1, w+j-1, c] K[i, j, c]` (i, j in 0..2, x = 0 outside the image).
 
     Computed as nine shifted multiply-adds on a once-padded input, because XLA on CPU runs the
-    equivalent grouped convolution (`nn.Conv(C, (3, 3), feature_group_count=C)`) 8-20x slower.
-    XLA differentiates the slices; with `custom_backward` the gradient is the same shift-and-add
-    form (`depthwise3x3`): tools/bench_ops.py times both per shape. The parameters have the grouped convolution's names and
-    shapes (`kernel` (3, 3, 1, C), `bias` (C,)).
+    equivalent grouped convolution (`nn.Conv(C, (3, 3), feature_group_count=C)`) 8-40x slower.
+    The gradient is the same shift-and-add form (`depthwise3x3`, a custom VJP); with
+    `custom_backward=False` XLA differentiates the slices instead, which pads the cotangent nine
+    times at full size and, before a 1x1 weight gradient, writes their sum transposed: 1.46x
+    slower for the teacher's train step at 1 x 256x256 and 1.1-1.2x at 4 x 48x48
+    (tools/results/profile_teacher_*_cpu.md, bench_train*_cpu.md). The parameters
+    have the grouped convolution's names and shapes (`kernel` (3, 3, 1, C), `bias` (C,)).
     """
 
     features: int
     use_bias: bool = True
-    custom_backward: bool = False
+    custom_backward: bool = True
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
