@@ -1,4 +1,5 @@
-"""What every command line shares: one-line errors, tracebacks only when asked for."""
+"""What every command line shares: one-line errors, tracebacks only when asked for, and the
+persistent compilation cache."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+
+import jax
 
 DEBUG_ENV = "RESTORECT_DEBUG"  # set to 1 to see the Python traceback of any error
 
@@ -34,3 +37,19 @@ def one_line_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], 
             raise SystemExit(1) from None
 
     return wrapped
+
+
+def enable_compilation_cache(cache_dir: str | None) -> None:
+    """Turns on JAX's persistent compilation cache in `cache_dir` (a run's or a bundle's
+    `compilation_cache_dir`), unless JAX_COMPILATION_CACHE_DIR already sets one.
+
+    Off for multi-process CPU jobs: only process 0 writes the cache, so it can load a program
+    the others still compile, and a gloo collective fails when its processes reach it more than
+    30 s apart.
+    """
+    if jax.process_count() > 1 and jax.default_backend() == "cpu":
+        jax.config.update("jax_enable_compilation_cache", False)
+        return
+    if cache_dir and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache_dir))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

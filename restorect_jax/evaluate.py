@@ -216,6 +216,7 @@ def _restorers(argv_config) -> tuple[list[Restorer], pathlib.Path, ml_collection
     output_dir = pathlib.Path(_OUTPUT.value or f"eval/{_BASELINE.value}")
     if has_model:
         model = load_model(argv_config)
+        cli.enable_compilation_cache(model.config.get("compilation_cache_dir"))
         logging.info("Evaluating %s (method %s)", model.name, model.config.method)
         restorers.append(restorer_from_model(model, _SELF_ENSEMBLE.value))
         data = {"root": _DATA_ROOT.value or model.config.data.root, "tfds_dir": ""}

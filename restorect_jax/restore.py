@@ -138,6 +138,7 @@ def main(argv: list[str]) -> None:
         if not _OUTPUT.value:
             raise RestoreError("--output is required")
         model = load_model(_TASK.value, _WORKDIR.value, _BUNDLE.value)
+        cli.enable_compilation_cache(model.config.get("compilation_cache_dir"))
         try:
             sampler = flow.sampler_from_flags(
                 model.method.default_sampler(), _SAMPLER.value, _STEPS.value

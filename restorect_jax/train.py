@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 import pathlib
 import signal
 import time
@@ -29,7 +28,7 @@ import optax
 from jax.experimental import multihost_utils
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib, methods, writers
+from restorect_jax import cli, config_lib, methods, writers
 from restorect_jax import data as data_lib
 from restorect_jax import sharding as sharding_lib
 from restorect_jax.metrics import registry
@@ -319,22 +318,6 @@ def _prepare_data_once(data_config: ml_collections.ConfigDict) -> None:
         multihost_utils.sync_global_devices("restorect_jax: datasets prepared")
 
 
-def _setup_compilation_cache(config: ml_collections.ConfigDict) -> None:
-    """Turns on the persistent compilation cache of `config.compilation_cache_dir`.
-
-    Off for multi-process CPU jobs: only process 0 writes the cache, so it can load a program
-    the others still compile, and a gloo collective fails when its processes reach it more than
-    30 s apart.
-    """
-    if jax.process_count() > 1 and jax.default_backend() == "cpu":
-        jax.config.update("jax_enable_compilation_cache", False)
-        return
-    if config.compilation_cache_dir and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        path = os.path.expanduser(config.compilation_cache_dir)
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 def _format_duration(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
@@ -505,7 +488,7 @@ def compile_programs(config: ml_collections.ConfigDict) -> dict[str, float]:
     so a lease compiles the students' steps while the teacher trains.
     """
     config_lib.validate(config)
-    _setup_compilation_cache(config)
+    cli.enable_compilation_cache(config.get("compilation_cache_dir"))
     mesh = sharding_lib.create_mesh(config.mesh)
     steps = build_step_functions(config, mesh, example_batch())
     seconds = {}
@@ -554,7 +537,7 @@ def train_and_evaluate(
       reached, and `preempted` (True when a SIGTERM stopped the run early).
     """
     config_lib.validate(config)
-    _setup_compilation_cache(config)
+    cli.enable_compilation_cache(config.get("compilation_cache_dir"))
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     # One run per workdir: process 0 holds the lock (a killed run's lock dies with it).

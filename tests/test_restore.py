@@ -387,3 +387,16 @@ def test_ctrl_c_stops_with_one_line_and_no_partial_file(tmp_path):
     assert 1 <= len(restored) < 8  # stopped part way, every written file complete
     for name in restored:
         assert Image.open(out / name).size == (512, 384)
+
+
+def test_cli_keeps_compiled_programs_in_the_bundles_cache(tmp_path):
+    photo = _photo(tmp_path / "p.png")
+    env = {"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"}
+    env["HOME"] = str(tmp_path)  # the bundle's cache is ~/.cache/restorect_jax/jax_cache
+    result = run_module(
+        "restorect_jax.restore",
+        ["--task=denoise", str(photo), f"--output={tmp_path / 'o'}"],
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert any((tmp_path / ".cache" / "restorect_jax" / "jax_cache").iterdir())
