@@ -58,3 +58,13 @@ def test_bench_dncnn_times_both_models_and_counts_dncnn_flops_by_hand(tmp_path):
     for row in report["rows"]:
         assert row["seconds"] > 0 and row["gflops"] > 0
     assert "s per image" in out.with_suffix(".md").read_text()
+
+
+def test_bench_xla_flags_reports_a_refused_flag_set_with_its_error():
+    sys.path.insert(0, str(REPO / "tools"))
+    import bench_xla_flags
+
+    row = bench_xla_flags.run_set("smoke", [], 1, "--xla_cpu_no_such_flag=true")
+    assert "no_such_flag" in row["error"]
+    report = {"command": "c", "rows": [{"description": "bad", "xla_flags": "--x", **row}]}
+    assert bench_xla_flags.markdown(report)[-1].startswith("| bad | `--x` | refused: ")
