@@ -27,6 +27,7 @@ from restorect_jax.models.layers import (
     Pointwise,
     PriorModulation,
     TransposedAttention,
+    l2_normalize,
     pixel_shuffle,
     pixel_unshuffle,
 )
@@ -146,6 +147,26 @@ def test_depthwise_conv_values_and_gradients_match_grouped_conv(custom_backward,
 
     ours, theirs = value_and_grads(layer), value_and_grads(reference)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), ours, theirs)
+
+
+@pytest.mark.parametrize(("shape", "axis"), [((2, 3, 7, 5), 2), ((1, 1, 9, 4), 2), ((3, 5, 4), 0)])
+def test_l2_normalize_values_and_gradients_match_the_plain_formula(shape, axis):
+    """The contraction form with its written-out gradient against `x rsqrt(max(sum x^2, eps^2))`
+    as XLA differentiates it, with one all-zero vector along `axis` (the eps branch)."""
+    x = jnp.moveaxis(_normal(20, shape), axis, -1).at[(0,) * (len(shape) - 1)].set(0.0)
+    x = jnp.moveaxis(x, -1, axis)
+    cotangent = _normal(21, shape)
+
+    def plain(x):
+        return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=axis, keepdims=True), 1e-24))
+
+    def value_and_grad(fn):
+        return jax.jit(jax.value_and_grad(lambda x: jnp.sum(fn(x) * cotangent)))(x)
+
+    ours = value_and_grad(lambda x: l2_normalize(x, axis))
+    theirs = value_and_grad(plain)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_depthwise_conv_matches_numpy_loop():

@@ -9,13 +9,15 @@ offers:
   depthwise 3x3: `layers.DepthwiseConv3x3` (nine shifted multiply-adds, its gradient in the same
     form), the same forward with XLA's gradient of the slices, and the grouped convolution it
     replaces (`nn.Conv(C, (3, 3), feature_group_count=C)`);
-  1x1: `layers.Pointwise` (a matrix product) and `nn.Conv(F, (1, 1))`.
+  1x1: `layers.Pointwise` (a matrix product) and `nn.Conv(F, (1, 1))`;
+  L2 norm over pixels (the transposed attention's, one head): `layers.l2_normalize` (its sums as
+    contractions, its gradient written out) and the plain sum of squares XLA differentiates.
 Times are medians over `--reps` calls after two warm-up calls. Every form of an op is credited
-the same work, counted by hand (multiply-adds x 2): forward `2 B H W C k` with k = 9 for the
-depthwise 3x3 and k = F for a C -> F 1x1; value-and-grad three times that (forward, input
-gradient, weight gradient). XLA's own count is recorded too, but it is not comparable across
-forms (it counts the grouped convolution's gradient as a dense one). The fraction is of the XLA
-matmul peak. Writes `<out>.json` and `<out>.md`.
+the same work, counted by hand: forward `2 B H W C k` (multiply-adds x 2) with k = 9 for the
+depthwise 3x3 and k = F for a C -> F 1x1, `3 B H W C` for the L2 norm; value-and-grad three
+times that (forward, input gradient, weight gradient). XLA's own count is recorded too, but it
+is not comparable across forms (it counts the grouped convolution's gradient as a dense one).
+The fraction is of the XLA matmul peak. Writes `<out>.json` and `<out>.md`.
 """
 
 import json
@@ -34,7 +36,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from bench_common import median_seconds, write_report
 
 from restorect_jax import inference
-from restorect_jax.models.layers import DepthwiseConv3x3, Pointwise
+from restorect_jax.models.layers import DepthwiseConv3x3, Pointwise, l2_normalize
 
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048, "side of the peak-measuring matmul")
 _REPS = flags.DEFINE_integer("reps", 10, "timed calls per measurement")
@@ -44,6 +46,28 @@ _LEVELS = flags.DEFINE_list(
 )
 _OUT = flags.DEFINE_string("out", "tools/results/bench_ops_cpu", "output path, no extension")
 DEPTHWISE = "depthwise 3x3"
+PIXEL_L2 = "L2 norm over pixels"
+# Hand-counted FLOPs per input element of each op's forward (C: the channel count).
+FORWARD_FLOPS_PER_ELEMENT = {
+    DEPTHWISE: lambda c: 2 * 9,
+    "1x1": lambda c: 2 * c,
+    PIXEL_L2: lambda c: 3,
+}
+
+
+class PixelL2Norm(nn.Module):
+    """The transposed attention's L2 normalisation of q and k over the pixel axis, on one head:
+    (B, H, W, C) -> (B, 1, HW, C), each channel divided by its norm over the HW pixels."""
+
+    contraction: bool  # layers.l2_normalize; False: the plain formula, differentiated by XLA
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        heads = x.reshape(x.shape[0], 1, -1, x.shape[-1])
+        if self.contraction:
+            return l2_normalize(heads, 2)
+        sq_norm = jnp.sum(heads * heads, axis=2, keepdims=True)
+        return heads * jax.lax.rsqrt(jnp.maximum(sq_norm, 1e-24))
 
 
 def timed(fn) -> float:
@@ -75,6 +99,12 @@ def op_forms(channels: int) -> dict[str, dict[str, nn.Module]]:
         "1x1": {
             "conv (nn.Conv 1x1, plain)": nn.Conv(channels, (1, 1)),
             "matmul (Pointwise)": Pointwise(channels),
+        },
+        PIXEL_L2: {
+            "sum of squares (plain)": PixelL2Norm(contraction=False),
+            "contractions, written-out gradient (layers.l2_normalize)": PixelL2Norm(
+                contraction=True
+            ),
         },
     }
 
@@ -132,7 +162,7 @@ def main(argv: list[str]) -> None:
         channels, pixels = (int(v) for v in level.split(":"))
         x = jax.random.normal(jax.random.PRNGKey(2), (_BATCH.value, pixels, pixels, channels))
         for op, forms in op_forms(channels).items():
-            forward_flops = 2 * x.size * (9 if op == DEPTHWISE else channels)
+            forward_flops = x.size * FORWARD_FLOPS_PER_ELEMENT[op](channels)
             for form, module in forms.items():
                 shape = f"{_BATCH.value}x{pixels}x{pixels}x{channels}"
                 row = {"op": op, "form": form, "shape": shape, **time_form(module, x)}
