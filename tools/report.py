@@ -378,73 +378,75 @@ def render_bench_train(path: pathlib.Path) -> list[str]:
     return markdown_table(header, rows) + ["", written_by([command])]
 
 
-# --- CPU speed (tools/bench_train.py with each depthwise gradient, profile_step.py, bench_dncnn.py)
+# --- CPU speed (tools/bench_train.py and profile_step.py per code version, bench_dncnn.py) ---------
 
-XLA_GRADIENT = "xla_depthwise_gradient"  # suffix of the results measured with XLA's gradient
-PROFILE_SHAPES = ("4x48", "1x256")  # tools/results/profile_teacher_<shape>[_<XLA_GRADIENT>]_cpu
-
-
-def _profiles(res: pathlib.Path) -> dict[tuple[str, bool], dict]:
-    """{(shape, with XLA's depthwise gradient): profile_step's JSON} for the teacher."""
-    return {
-        (shape, xla): load_json(
-            res / f"profile_teacher_{shape}{'_' + XLA_GRADIENT if xla else ''}_cpu.json"
-        )
-        for shape in PROFILE_SHAPES
-        for xla in (True, False)
-    }
+# The train-step speed measurements, oldest first: (column label, file-name suffix). Each wrote
+# tools/results/bench_train<suffix>_cpu.json and profile_teacher_<shape><suffix>_cpu.json.
+STEP_VARIANTS = (
+    ("XLA's gradients", "_xla_depthwise_gradient"),
+    ("shift-add depthwise gradient", ""),
+    ("+ L2 norm as contractions", "_l2_contraction"),
+)
+PROFILE_SHAPES = ("4x48", "1x256")
 
 
-def render_speed_depthwise_gradient(res: pathlib.Path) -> list[str]:
-    """Train-step speed with XLA's gradient of the depthwise slices against the shift-and-add
-    gradient: bench_train's steps/s and profile_step's wall seconds per step."""
-    before = load_json(res / f"bench_train_{XLA_GRADIENT}_cpu.json")
-    after = load_json(res / "bench_train_cpu.json")
-    rows = []
-    for old, new in zip(before["results"], after["results"], strict=True):
-        shape = f"{new['batch_size']} x {new['patch_size']}^2"
-        old_s, new_s = 1 / old["model_steps_per_sec"], 1 / new["model_steps_per_sec"]
-        rows.append([new["config"], shape, f"{old_s:.3f}", f"{new_s:.3f}", f"{old_s / new_s:.2f}x"])
-    profiles = _profiles(res)
+def _step_variants(res: pathlib.Path) -> list[tuple[str, str]]:
+    """The STEP_VARIANTS whose bench_train JSON is committed."""
+    return [
+        (label, suffix)
+        for label, suffix in STEP_VARIANTS
+        if (res / f"bench_train{suffix}_cpu.json").exists()
+    ]
+
+
+def _profile(res: pathlib.Path, shape: str, suffix: str) -> dict:
+    return load_json(res / f"profile_teacher_{shape}{suffix}_cpu.json")
+
+
+def render_speed_steps(res: pathlib.Path) -> list[str]:
+    """Seconds per train step for each code version (bench_train's model steps/s and
+    profile_step's wall time), and the speed-up of the newest over the oldest."""
+    variants = _step_variants(res)
+    trains = [load_json(res / f"bench_train{suffix}_cpu.json") for _, suffix in variants]
+    rows, commands = [], [train["command"] for train in trains]
+    for results in zip(*(train["results"] for train in trains), strict=True):
+        seconds = [1 / result["model_steps_per_sec"] for result in results]
+        shape = f"{results[0]['batch_size']} x {results[0]['patch_size']}^2"
+        rows.append([results[0]["config"], shape, seconds])
     for shape in PROFILE_SHAPES:
-        old_s = profiles[shape, True]["wall_seconds_per_step"]
-        new_s = profiles[shape, False]["wall_seconds_per_step"]
-        label = "teacher_denoise (tools/profile_step.py)"
-        rows.append(
-            [
-                label,
-                profiles[shape, False]["shape"],
-                f"{old_s:.3f}",
-                f"{new_s:.3f}",
-                f"{old_s / new_s:.2f}x",
-            ]
-        )
-    header = ["config", "batch x patch", "s/step, XLA's gradient", "s/step, shift-add", "speed-up"]
-    commands = [before["command"], after["command"]]
-    commands += [profiles[key]["command"] for key in sorted(profiles)]
-    return markdown_table(header, rows) + ["", written_by(commands)]
+        profiles = [_profile(res, shape, suffix) for _, suffix in variants]
+        commands += [profile["command"] for profile in profiles]
+        seconds = [profile["wall_seconds_per_step"] for profile in profiles]
+        rows.append(["teacher_denoise (profile_step)", profiles[0]["shape"], seconds])
+    table = [
+        [config, shape, *(f"{value:.3f}" for value in seconds), f"{seconds[0] / seconds[-1]:.2f}x"]
+        for config, shape, seconds in rows
+    ]
+    header = ["config", "batch x patch", *(f"s/step, {label}" for label, _ in variants)]
+    header.append("speed-up")
+    return markdown_table(header, table) + ["", written_by(commands)]
 
 
 def render_profile_teacher(res: pathlib.Path) -> list[str]:
-    """The teacher's train step by op class (traced seconds per step) at each shape, with each
-    depthwise gradient."""
-    profiles = _profiles(res)
-    keys = [(shape, xla) for shape in PROFILE_SHAPES for xla in (True, False)]
-    classes = list(profiles[keys[-1]]["classes"])
+    """The teacher's train step by op class (traced seconds per step) at each shape, for the
+    oldest and the newest code version."""
+    variants = _step_variants(res)
+    columns = [
+        (shape, variant) for shape in PROFILE_SHAPES for variant in (variants[0], variants[-1])
+    ]
+    profiles = [_profile(res, shape, suffix) for shape, (_, suffix) in columns]
     seconds = {
-        name: [profiles[key]["classes"].get(name, {}).get("seconds", 0.0) for key in keys]
-        for name in classes
+        name: [profile["classes"].get(name, {}).get("seconds", 0.0) for profile in profiles]
+        for name in profiles[-1]["classes"]
     }
     rows = [
-        [name] + [f"{v:.3f}" for v in values] for name, values in seconds.items() if any(values)
+        [name, *(f"{v:.3f}" for v in values)] for name, values in seconds.items() if any(values)
     ]
-    rows.append(
-        ["all traced ops"] + [f"{profiles[k]['traced_seconds_per_step']:.3f}" for k in keys]
-    )
+    rows.append(["all traced ops", *(f"{p['traced_seconds_per_step']:.3f}" for p in profiles)])
     header = ["op class"] + [
-        f"{profiles[key]['shape']}, {'XLA' if key[1] else 'shift-add'} gradient" for key in keys
+        f"{p['shape']}, {label}" for p, (_, (label, _)) in zip(profiles, columns, strict=True)
     ]
-    return markdown_table(header, rows) + ["", written_by([profiles[k]["command"] for k in keys])]
+    return markdown_table(header, rows) + ["", written_by([p["command"] for p in profiles])]
 
 
 def render_bench_dncnn(path: pathlib.Path) -> list[str]:
@@ -635,7 +637,7 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "gpu_lease1": lambda res: render_gpu_lease(res / "gpu" / "lease1_results.json"),
     "bench_distill": lambda res: render_bench_distill(res / "bench_distill_cpu.json"),
     "bench_train": lambda res: render_bench_train(res / "bench_train_cpu.json"),
-    "speed_depthwise_gradient": render_speed_depthwise_gradient,
+    "speed_steps": render_speed_steps,
     "profile_teacher": render_profile_teacher,
     "bench_dncnn": lambda res: render_bench_dncnn(res / "bench_dncnn_cpu.json"),
     **{
