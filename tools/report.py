@@ -449,6 +449,28 @@ def render_profile_teacher(res: pathlib.Path) -> list[str]:
     return markdown_table(header, rows) + ["", written_by([p["command"] for p in profiles])]
 
 
+def render_bench_xla_flags(path: pathlib.Path) -> list[str]:
+    """Steps/s of a config's train step under each XLA:CPU flag set, relative to the defaults."""
+    report = load_json(path)
+    rows = []
+    for row in report["rows"]:
+        flags_cell = f"`{row['xla_flags']}`" if row["xla_flags"] else "-"
+        if "error" in row:
+            rows.append([row["description"], flags_cell, "refused", "-", "-"])
+            continue
+        rows.append(
+            [
+                row["description"],
+                flags_cell,
+                f"{row['train_step_compile_seconds']:.1f}",
+                f"{row['model_steps_per_sec']:.3f}",
+                f"{row['relative']:.2f}x",
+            ]
+        )
+    header = ["flag set", "XLA_FLAGS", "step compile s", "steps/s", "relative"]
+    return markdown_table(header, rows) + ["", written_by([report["command"]])]
+
+
 def render_bench_dncnn(path: pathlib.Path) -> list[str]:
     """Seconds per image, FLOPs per pixel and achieved GFLOP/s of the bundled denoiser and DnCNN."""
     report = load_json(path)
@@ -640,6 +662,7 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "speed_steps": render_speed_steps,
     "profile_teacher": render_profile_teacher,
     "bench_dncnn": lambda res: render_bench_dncnn(res / "bench_dncnn_cpu.json"),
+    "bench_xla_flags": lambda res: render_bench_xla_flags(res / "bench_xla_flags_cpu.json"),
     **{
         f"bench_{bench}_{task}": functools.partial(_render_bench, bench, table, task)
         for bench, table in (
