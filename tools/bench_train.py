@@ -59,7 +59,7 @@ def load_config(name_or_path: str) -> ml_collections.ConfigDict:
         config = config_lib.load_config_file(path)
         config_lib.apply_overrides(config, _OVERRIDES.value)
     except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(f"--configs={name_or_path}: {error}") from error
+        raise app.UsageError(f"config {name_or_path}: {error}") from error
     return config
 
 

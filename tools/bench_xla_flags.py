@@ -24,11 +24,18 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from bench_common import write_report
 
-_CONFIG = flags.DEFINE_string("config", "teacher_denoise", "config name or .py path")
-_OVERRIDES = flags.DEFINE_multi_string("override", [], "a.b=value for the config (repeatable)")
-_STEPS = flags.DEFINE_integer("steps", 10, "timed steps per flag set")
-_SETS = flags.DEFINE_list("sets", [], "names of the flag sets to run (default: all)")
-_OUT = flags.DEFINE_string("out", "tools/results/bench_xla_flags_cpu", "output path, no extension")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The command line's flags, defined only when run as a script: the tests import this module
+    beside others that define flags of the same names."""
+    flags.DEFINE_string("config", "teacher_denoise", "config name or .py path")
+    flags.DEFINE_multi_string("override", [], "a.b=value for the config (repeatable)")
+    flags.DEFINE_integer("steps", 10, "timed steps per flag set")
+    flags.DEFINE_list("sets", [], "names of the flag sets to run (default: all)")
+    flags.DEFINE_string("out", "tools/results/bench_xla_flags_cpu", "output path, no extension")
+
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FLAG_SETS = {  # name: (what it does, XLA_FLAGS)
@@ -91,15 +98,15 @@ def markdown(report: dict) -> list[str]:
 
 def main(argv: list[str]) -> None:
     del argv
-    unknown = set(_SETS.value) - set(FLAG_SETS)
+    unknown = set(FLAGS.sets) - set(FLAG_SETS)
     if unknown:
         raise app.UsageError(f"--sets: unknown {sorted(unknown)}; known: {sorted(FLAG_SETS)}")
-    names = [name for name in FLAG_SETS if not _SETS.value or name in _SETS.value]
+    names = [name for name in FLAG_SETS if not FLAGS.sets or name in FLAGS.sets]
     rows = []
     for name in names:
         description, xla_flags = FLAG_SETS[name]
         row = {"name": name, "description": description, "xla_flags": xla_flags}
-        row.update(run_set(_CONFIG.value, _OVERRIDES.value, _STEPS.value, xla_flags))
+        row.update(run_set(FLAGS.config, FLAGS.override, FLAGS.steps, xla_flags))
         rows.append(row)
         print(json.dumps(row), flush=True)
     baseline = next((row for row in rows if "error" not in row), None)
@@ -108,12 +115,13 @@ def main(argv: list[str]) -> None:
             row["relative"] = row["model_steps_per_sec"] / baseline["model_steps_per_sec"]
     report = {
         "command": " ".join(["python tools/bench_xla_flags.py", *sys.argv[1:]]),
-        "config": _CONFIG.value,
-        "overrides": _OVERRIDES.value,
+        "config": FLAGS.config,
+        "overrides": FLAGS.override,
         "rows": rows,
     }
-    write_report(pathlib.Path(_OUT.value), report, markdown(report))
+    write_report(pathlib.Path(FLAGS.out), report, markdown(report))
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -4,7 +4,7 @@
       --override train.batch_size=1 --out tools/results/profile_teacher_1x256_cpu
 
 Compiles the config's train step (the same code as `train_and_evaluate`, via
-`bench_train.prepare_step`), traces `--steps` calls with `jax.profiler`, and sums each XLA
+`bench_train.prepare_step`), traces `--profile_steps` calls with `jax.profiler`, and sums each XLA
 thunk's time (the `hlo_op` events of the trace). Each op is put in a class by the Flax module
 and primitive its HLO metadata names (`OP_CLASSES`, first match wins), so a fusion counts where
 its root came from; the backward pass is in the same class as the forward. Thunks can run on
@@ -26,15 +26,24 @@ from absl import app, flags
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import bench_train  # its --override and --keep_cache flags apply here too
 from bench_common import write_report
 
-_CONFIG = flags.DEFINE_string("config", "teacher_denoise", "config name or .py path")
-_PROFILE_STEPS = flags.DEFINE_integer("profile_steps", 3, "traced steps")
-_TOP = flags.DEFINE_integer("top", 15, "ops listed one by one")
-_PROFILE_OUT = flags.DEFINE_string(
-    "profile_out", "tools/results/profile_step_cpu", "output path, no extension"
-)
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The command line's flags, defined only when run as a script (with bench_train's, whose
+    --override and --keep_cache apply here too): the tests import this module beside others
+    that define flags of the same names."""
+    import bench_train  # noqa: F401  (defines its flags)
+
+    flags.DEFINE_string("config", "teacher_denoise", "config name or .py path")
+    flags.DEFINE_integer("profile_steps", 3, "traced steps")
+    flags.DEFINE_integer("top", 15, "ops listed one by one")
+    flags.DEFINE_string(
+        "profile_out", "tools/results/profile_step_cpu", "output path, no extension"
+    )
+
 
 # (class, pattern on the HLO op_name metadata, which names modules by their attribute names in
 # restorect_jax.models): the first match wins.
@@ -82,8 +91,9 @@ def traced_op_seconds(run, steps: int) -> dict[str, float]:
     return dict(totals)
 
 
-def profile(prepared: bench_train.PreparedStep) -> dict:
-    """Wall time per step and the traced time per op and per op class."""
+def profile(prepared, profile_steps: int, top_count: int) -> dict:
+    """Wall time per step of `prepared` (a `bench_train.PreparedStep`) and the time per op and
+    per op class traced over `profile_steps` steps; the `top_count` slowest ops by name."""
     compiled, frozen, batch = prepared.compiled, prepared.frozen, prepared.batch
     carry = {"state": prepared.state}
 
@@ -95,13 +105,13 @@ def profile(prepared: bench_train.PreparedStep) -> dict:
     start = time.perf_counter()
     jax.block_until_ready(step())
     wall = time.perf_counter() - start
-    seconds = traced_op_seconds(step, _PROFILE_STEPS.value)
+    seconds = traced_op_seconds(step, profile_steps)
     names = op_names(compiled)
     by_class: dict[str, float] = collections.defaultdict(float)
     for op, value in seconds.items():
         by_class[op_class(names.get(op, ""))] += value
     total = sum(seconds.values())
-    top = sorted(seconds.items(), key=lambda item: -item[1])[: _TOP.value]
+    top = sorted(seconds.items(), key=lambda item: -item[1])[:top_count]
     return {
         "wall_seconds_per_step": wall,
         "traced_seconds_per_step": total,
@@ -148,17 +158,20 @@ def markdown(report: dict) -> list[str]:
 
 def main(argv: list[str]) -> None:
     del argv
-    prepared = bench_train.prepare_step(_CONFIG.value)
+    import bench_train
+
+    prepared = bench_train.prepare_step(FLAGS.config)
     config = prepared.config
     report = {
         "command": " ".join(["python tools/profile_step.py", *sys.argv[1:]]),
-        "config": _CONFIG.value,
+        "config": FLAGS.config,
         "shape": f"{config.train.batch_size} x {config.data.patch_size}^2",
         "phase": prepared.phase,
-        **profile(prepared),
+        **profile(prepared, FLAGS.profile_steps, FLAGS.top),
     }
-    write_report(pathlib.Path(_PROFILE_OUT.value), report, markdown(report))
+    write_report(pathlib.Path(FLAGS.profile_out), report, markdown(report))
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
