@@ -28,7 +28,8 @@ def test_bench_ops_writes_a_row_per_op_form_and_level(tmp_path):
     run_tool("bench_ops.py", *args)
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["peak"]["xla_gflops"] > 0 and report["peak"]["numpy_gflops"] > 0
-    assert len(report["ops"]) == 2 * 7  # 2 levels x (3 depthwise + 2 pointwise + 2 L2 forms)
+    # 2 levels x (3 depthwise + 2 pointwise + 2 L2-norm + 2 layer-norm forms)
+    assert len(report["ops"]) == 2 * 9
     assert {row["shape"] for row in report["ops"]} == {"4x8x8x8", "4x4x4x16"}
     for row in report["ops"]:
         assert row["forward_ms"] > 0 and row["grad_ms"] > 0 and row["grad_gflops"] > 0

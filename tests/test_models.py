@@ -16,6 +16,7 @@ from restorect_jax.models import (
     RetinexPriorEncoder,
     RGFormer,
     get_model,
+    layers,
     register_model,
 )
 from restorect_jax.models.blocks import RBlock
@@ -24,6 +25,7 @@ from restorect_jax.models.layers import (
     Conv3x3,
     DepthwiseConv3x3,
     GatedDepthwiseFFN,
+    LayerNorm,
     Pointwise,
     PriorModulation,
     TransposedAttention,
@@ -131,10 +133,13 @@ def test_depthwise_conv_matches_grouped_conv(use_bias):
 
 
 @pytest.mark.parametrize("custom_backward", [True, False])
-@pytest.mark.parametrize("shape", [(2, 7, 9, 5), (1, 1, 3, 2), (3, 5, 4, 1)])
+@pytest.mark.parametrize(
+    "shape", [(2, 7, 9, 5), (1, 1, 3, 2), (3, 5, 4, 1), (2, 8, 5, 3), (1, 6, 7, 2)]
+)
 def test_depthwise_conv_values_and_gradients_match_grouped_conv(custom_backward, shape):
     """Both backward forms against `nn.Conv`'s grouped convolution: values and the gradients
-    of x, kernel and bias, on odd shapes (a 1-pixel-high image, one channel)."""
+    of x, kernel and bias, on odd shapes (a 1-pixel-high image, one channel) and on heights the
+    kernel gradient's loop takes in blocks of 4 and 2 rows."""
     x = _normal(10, shape)
     layer = DepthwiseConv3x3(shape[-1], custom_backward=custom_backward)
     params = _randomize(jax.jit(layer.init)(jax.random.key(11), x), seed=12)
@@ -167,6 +172,82 @@ def test_l2_normalize_values_and_gradients_match_the_plain_formula(shape, axis):
     theirs = value_and_grad(plain)
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("form", [layers._kernel_gradient_full, layers._kernel_gradient_row_blocks])
+@pytest.mark.parametrize("shape", [(2, 7, 9, 5), (1, 1, 3, 2), (2, 8, 5, 3), (1, 6, 7, 2)])
+def test_depthwise_kernel_gradient_forms_match_xla(form, shape):
+    """Each platform's kernel-gradient form (the CPU's row blocks at 1, 2 and 4 rows a step, and
+    the full-size sums used elsewhere) against XLA's gradient of the shift-and-add forward."""
+    x, dy = _normal(42, shape), _normal(43, shape)
+    kernel = _normal(44, (3, 3, shape[-1]))
+    _, pullback = jax.vjp(lambda k: layers._shift_add3x3(x, k), kernel)
+    np.testing.assert_allclose(jax.jit(form)(x, dy), pullback(dy)[0], rtol=1e-5, atol=1e-5)
+
+
+def _values_and_grads(module: nn.Module, params, x: jax.Array, cotangent: jax.Array):
+    """`sum(module(x) * cotangent)` and its gradients w.r.t. the params and x, jitted."""
+    loss = lambda p, x: jnp.sum(module.apply(p, x) * cotangent)
+    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, x)
+
+
+def _assert_trees_close(ours, theirs, tolerance: float = 1e-5) -> None:
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance), ours, theirs
+    )
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 5, 13), (3, 1, 4, 1), (1, 3, 2, 6)])
+def test_layer_norm_values_and_gradients_match_flax(shape):
+    """`LayerNorm` (parameter gradients as plain sums) against `nn.LayerNorm` with the same
+    parameters: values and the gradients of x, scale and bias, on odd shapes and one channel."""
+    x = _normal(30, shape, scale=3.0) + 1.0
+    ours, theirs = LayerNorm(1e-5), nn.LayerNorm(epsilon=1e-5)
+    params = _randomize(jax.jit(theirs.init)(jax.random.key(31), x), seed=32)
+    assert jax.tree.map(jnp.shape, jax.jit(ours.init)(jax.random.key(31), x)) == jax.tree.map(
+        jnp.shape, params
+    )
+    cotangent = _normal(33, shape)
+    _assert_trees_close(
+        _values_and_grads(ours, params, x, cotangent),
+        _values_and_grads(theirs, params, x, cotangent),
+    )
+
+
+def test_scln_gradients_match_the_plain_formula():
+    """SCLN's gain gradient (a plain sum) and input gradient against the formula as XLA
+    differentiates it, with one value past the clamp."""
+    x = _normal(34, (2, 5, 3, 7)).at[0, 0, 0, 0].set(100.0)
+    layer = SCLN()
+    params = _randomize(jax.jit(layer.init)(jax.random.key(35), x), seed=36)
+    cotangent = _normal(37, x.shape)
+
+    class PlainSCLN(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            mean = jnp.mean(x, axis=(1, 2, 3), keepdims=True)
+            var = jnp.mean(jnp.square(x - mean), axis=(1, 2, 3), keepdims=True)
+            y = jnp.clip((x - mean) * jax.lax.rsqrt(var + 1e-5), -10.0, 10.0)
+            return y * self.param("scale", nn.initializers.ones_init(), (x.shape[-1],))
+
+    _assert_trees_close(
+        _values_and_grads(layer, params, x, cotangent),
+        _values_and_grads(PlainSCLN(), params, x, cotangent),
+    )
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 3, 7), (1, 1, 9, 1), (3, 4, 4, 2)])
+def test_pointwise_values_and_gradients_match_dense(shape):
+    """`Pointwise` (its kernel gradient as one contraction over the pixels) against `nn.Dense`
+    with the same parameters: values and the gradients of x, kernel and bias."""
+    x = _normal(38, shape)
+    ours, theirs = Pointwise(5), nn.Dense(5)
+    params = _randomize(jax.jit(ours.init)(jax.random.key(39), x), seed=40)
+    cotangent = _normal(41, (*shape[:-1], 5))
+    _assert_trees_close(
+        _values_and_grads(ours, params, x, cotangent),
+        _values_and_grads(theirs, params, x, cotangent),
+    )
 
 
 def test_depthwise_conv_matches_numpy_loop():

@@ -1,17 +1,22 @@
 """Benchmark: this machine's matmul peak and the speed of the models' hot ops, in each form.
 
   python tools/bench_ops.py --out tools/results/bench_ops_cpu
+  python tools/bench_ops.py --batch 1 --levels 48:256,254:256 --reps 3 \
+      --out tools/results/bench_ops_1x256_cpu
 
 The peak is a jitted fp32 matmul (XLA) and numpy's, at `--matmul_size`. Each hot op runs at the
 shapes of `configs/teacher_denoise.py`'s training batch (4 x 48x48 crops; levels 1-4 at 24, 48,
-96, 192 channels and 48, 24, 12, 6 pixels), forward and value-and-grad, in every form the code
-offers:
+96, 192 channels and 48, 24, 12, 6 pixels; the second command: its full-resolution maps in a
+1 x 256x256 crop, 48 channels and the FFN's 254), forward and value-and-grad, in every form the
+code offers:
   depthwise 3x3: `layers.DepthwiseConv3x3` (nine shifted multiply-adds, its gradient in the same
     form), the same forward with XLA's gradient of the slices, and the grouped convolution it
     replaces (`nn.Conv(C, (3, 3), feature_group_count=C)`);
   1x1: `layers.Pointwise` (a matrix product) and `nn.Conv(F, (1, 1))`;
   L2 norm over pixels (the transposed attention's, one head): `layers.l2_normalize` (its sums as
-    contractions, its gradient written out) and the plain sum of squares XLA differentiates.
+    contractions, its gradient written out) and the plain sum of squares XLA differentiates;
+  layer norm over channels (the attention's QK-norm): `layers.LayerNorm` (its parameter
+    gradients as plain sums) and `nn.LayerNorm`.
 Times are medians over `--reps` calls after two warm-up calls. Every form of an op is credited
 the same work, counted by hand: forward `2 B H W C k` (multiply-adds x 2) with k = 9 for the
 depthwise 3x3 and k = F for a C -> F 1x1, `3 B H W C` for the L2 norm; value-and-grad three
@@ -36,7 +41,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from bench_common import median_seconds, write_report
 
 from restorect_jax import inference
-from restorect_jax.models.layers import DepthwiseConv3x3, Pointwise, l2_normalize
+from restorect_jax.models.layers import DepthwiseConv3x3, LayerNorm, Pointwise, l2_normalize
 
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048, "side of the peak-measuring matmul")
 _REPS = flags.DEFINE_integer("reps", 10, "timed calls per measurement")
@@ -47,11 +52,13 @@ _LEVELS = flags.DEFINE_list(
 _OUT = flags.DEFINE_string("out", "tools/results/bench_ops_cpu", "output path, no extension")
 DEPTHWISE = "depthwise 3x3"
 PIXEL_L2 = "L2 norm over pixels"
+LAYER_NORM = "layer norm over channels"
 # Hand-counted FLOPs per input element of each op's forward (C: the channel count).
 FORWARD_FLOPS_PER_ELEMENT = {
     DEPTHWISE: lambda c: 2 * 9,
     "1x1": lambda c: 2 * c,
     PIXEL_L2: lambda c: 3,
+    LAYER_NORM: lambda c: 7,
 }
 
 
@@ -105,6 +112,10 @@ def op_forms(channels: int) -> dict[str, dict[str, nn.Module]]:
             "contractions, written-out gradient (layers.l2_normalize)": PixelL2Norm(
                 contraction=True
             ),
+        },
+        LAYER_NORM: {
+            "nn.LayerNorm (plain)": nn.LayerNorm(epsilon=1e-5),
+            "parameter gradients as sums (layers.LayerNorm)": LayerNorm(1e-5),
         },
     }
 

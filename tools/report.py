@@ -386,6 +386,7 @@ STEP_VARIANTS = (
     ("XLA's gradients", "_xla_depthwise_gradient"),
     ("shift-add depthwise gradient", ""),
     ("+ L2 norm as contractions", "_l2_contraction"),
+    ("+ written-out 1x1, norm and depthwise-kernel gradients", "_written_gradients"),
 )
 PROFILE_SHAPES = ("4x48", "1x256")
 

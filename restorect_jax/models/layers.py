@@ -8,6 +8,7 @@ checked against `nn.Conv` and weights converted between the two.
 from __future__ import annotations
 
 import functools
+import math
 
 import flax.linen as nn
 import jax
@@ -91,19 +92,64 @@ def _depthwise3x3_forward(x: Array, kernel: Array) -> tuple[Array, tuple[Array, 
     return _shift_add3x3(x, kernel), (x, kernel)
 
 
+_KERNEL_GRADIENT_ROWS = 4  # image rows per step of the kernel gradient's loop on CPU
+
+
+def _kernel_gradient_full(x: Array, dy: Array) -> Array:
+    """`dK[i, j, c] = sum_{b,h,w} x[b, h+i-1, w+j-1, c] dy[b, h, w, c]` (x = 0 outside the
+    image) as nine products of full-size shifted slices, each summed."""
+    _, height, width, _ = x.shape
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    taps = [
+        jnp.sum(padded[:, i : i + height, j : j + width] * dy, axis=(0, 1, 2))
+        for i in range(3)
+        for j in range(3)
+    ]
+    return jnp.stack(taps).reshape(3, 3, -1)
+
+
+def _kernel_gradient_row_blocks(x: Array, dy: Array) -> Array:
+    """The same sums as `_kernel_gradient_full`, accumulated per image over blocks of a few rows
+    in a loop (the batch axis stays whole, so a batch-sharded `x` is never gathered).
+
+    In the full form XLA:CPU shares the forward's nine shifted slices of the padded `x`, writes
+    each out in full and reduces each in its own pass: in the teacher's 1 x 256x256 train step
+    those copies took 1.26 s of 4.0 (tools/profile_step.py); on blocks of rows that stay in
+    cache the depthwise ops' total fell from 2.10 to 1.11 s."""
+    batch, height, width, channels = x.shape
+    rows = math.gcd(height, _KERNEL_GRADIENT_ROWS)
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+    def accumulate(block: Array, total: Array) -> Array:
+        top = block * rows
+        x_rows = jax.lax.dynamic_slice_in_dim(padded, top, rows + 2, axis=1)
+        dy_rows = jax.lax.dynamic_slice_in_dim(dy, top, rows, axis=1)
+        taps = [
+            jnp.sum(x_rows[:, i : i + rows, j : j + width] * dy_rows, axis=(1, 2))
+            for i in range(3)
+            for j in range(3)
+        ]
+        return total + jnp.stack(taps, axis=1)
+
+    per_image = jax.lax.fori_loop(
+        0, height // rows, accumulate, jnp.zeros((batch, 9, channels), x.dtype)
+    )
+    return jnp.sum(per_image, axis=0).reshape(3, 3, channels)
+
+
+def _depthwise3x3_kernel_gradient(x: Array, dy: Array) -> Array:
+    """The kernel gradient, row blocks on CPU (measured above), the full-size sums elsewhere:
+    GPU and TPU backends fuse each product into its reduction, and a loop of small steps would
+    leave them idle (not measured here)."""
+    return jax.lax.platform_dependent(
+        x, dy, cpu=_kernel_gradient_row_blocks, default=_kernel_gradient_full
+    )
+
+
 def _depthwise3x3_backward(saved: tuple[Array, Array], dy: Array) -> tuple[Array, Array]:
     x, kernel = saved
-    _, h, w, _ = x.shape
     dx = _shift_add3x3(dy, kernel[::-1, ::-1])
-    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    dkernel = jnp.stack(
-        [
-            jnp.stack(
-                [jnp.sum(padded[:, i : i + h, j : j + w, :] * dy, axis=(0, 1, 2)) for j in range(3)]
-            )
-            for i in range(3)
-        ]
-    )
+    dkernel = _depthwise3x3_kernel_gradient(x, dy)
     return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
 
 
@@ -116,7 +162,8 @@ class DepthwiseConv3x3(nn.Module):
 
     Computed as nine shifted multiply-adds on a once-padded input, because XLA on CPU runs the
     equivalent grouped convolution (`nn.Conv(C, (3, 3), feature_group_count=C)`) 8-40x slower.
-    The gradient is the same shift-and-add form (`depthwise3x3`, a custom VJP); with
+    The gradient is written out (`depthwise3x3`, a custom VJP): the input gradient in the same
+    shift-and-add form, the kernel gradient summed over blocks of image rows in a loop; with
     `custom_backward=False` XLA differentiates the slices instead, which pads the cotangent nine
     times at full size and, before a 1x1 weight gradient, writes their sum transposed: 1.46x
     slower for the teacher's train step at 1 x 256x256 and 1.1-1.2x at 4 x 48x48
@@ -142,11 +189,37 @@ class DepthwiseConv3x3(nn.Module):
         return y
 
 
+@jax.custom_vjp
+def channel_matmul(x: Array, kernel: Array) -> Array:
+    """`y = x @ W` over the last axis of `x` (..., C), W (C, F), with the gradient written out:
+        dx = dy @ W^T,  dW = X^T dY  (X, dY: `x`, `dy` flattened to (pixels, C) and (pixels, F)),
+    dW as one contraction over the pixel axis. XLA's own gradient is that product followed by
+    a transpose, which XLA:CPU folds into the operands by copying the (pixels, F) cotangent into
+    (F, pixels) order, recomputing its producer inside the copy."""
+    return x @ kernel
+
+
+def _channel_matmul_forward(x: Array, kernel: Array) -> tuple[Array, tuple[Array, Array]]:
+    return x @ kernel, (x, kernel)
+
+
+def _channel_matmul_backward(saved: tuple[Array, Array], dy: Array) -> tuple[Array, Array]:
+    x, kernel = saved
+    dkernel = jax.lax.dot_general(
+        x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1]), (((0,), (0,)), ((), ()))
+    )
+    return dy @ kernel.T, dkernel.astype(kernel.dtype)
+
+
+channel_matmul.defvjp(_channel_matmul_forward, _channel_matmul_backward)
+
+
 class Pointwise(nn.Module):
     """1x1 convolution as a matrix product on the channel axis: `y = x @ W + b`, W (C_in, F).
 
     Equal to `nn.Conv(F, (1, 1))` with kernel `W[None, None]`; written as a dense product because
-    its gradient runs about 6x faster than the convolution's on CPU.
+    its gradient runs about 6x faster than the convolution's on CPU, with the gradient of `W`
+    as one contraction (`channel_matmul`).
     """
 
     features: int
@@ -155,7 +228,7 @@ class Pointwise(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         kernel = self.param("kernel", _KERNEL_INIT, (x.shape[-1], self.features))
-        y = x @ kernel
+        y = channel_matmul(x, kernel)
         if self.use_bias:
             y = y + self.param("bias", _BIAS_INIT, (self.features,))
         return y
@@ -184,6 +257,62 @@ class Upsample(nn.Module):
         return pixel_shuffle(Conv3x3(2 * x.shape[-1], self.use_bias, name="conv")(x), 2)
 
 
+def _sum_over_leading_axes(t: Array) -> Array:
+    """`t` (..., C) summed to (C,)."""
+    return jnp.sum(t.reshape(-1, t.shape[-1]), axis=0)
+
+
+@jax.custom_vjp
+def channel_affine(x: Array, scale: Array, shift: Array | None) -> Array:
+    """`y = x * scale + shift` with per-channel `scale`, `shift` (C,) (`shift=None`: none), and
+    the parameter gradients written out as plain sums over the leading axes,
+        dscale = sum_{...} dy * x,  dshift = sum_{...} dy.
+    XLA's own gradient reduces the broadcast's cotangent inside the fusion that also computes the
+    normalisation's input gradient. In the teacher's 1 x 256x256 train step the layer norms (SCLN
+    and the attention's QK-norms) took 1.16 s with it and 0.54 s with these sums
+    (tools/profile_step.py); alone, at the same shapes, the two forms time the same
+    (tools/results/bench_ops_*cpu.md, layer-norm rows)."""
+    return _channel_affine_forward(x, scale, shift)[0]
+
+
+def _channel_affine_forward(
+    x: Array, scale: Array, shift: Array | None
+) -> tuple[Array, tuple[Array, Array, bool]]:
+    y = x * scale if shift is None else x * scale + shift
+    return y, (x, scale, shift is None)
+
+
+def _channel_affine_backward(
+    saved: tuple[Array, Array, bool], dy: Array
+) -> tuple[Array, Array, Array | None]:
+    x, scale, no_shift = saved
+    dshift = None if no_shift else _sum_over_leading_axes(dy)
+    return dy * scale, _sum_over_leading_axes(dy * x), dshift
+
+
+channel_affine.defvjp(_channel_affine_forward, _channel_affine_backward)
+
+
+class LayerNorm(nn.Module):
+    """Layer norm over the last axis, `y = (x - mean) / sqrt(var + eps) * scale + bias`, with
+    `nn.LayerNorm`'s parameters (`scale` init 1, `bias` init 0, both (C,)) and its parameter
+    gradients as plain sums (`channel_affine`)."""
+
+    epsilon: float = 1e-6
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        channels = x.shape[-1]
+        mean = jnp.mean(x, axis=-1, keepdims=True)
+        centred = x - mean
+        var = jnp.mean(jnp.square(centred), axis=-1, keepdims=True)
+        return channel_affine(
+            centred * jax.lax.rsqrt(var + self.epsilon),
+            self.param("scale", nn.initializers.ones_init(), (channels,)),
+            self.param("bias", nn.initializers.zeros_init(), (channels,)),
+        )
+
+
 class SCLN(nn.Module):
     """Spatial-channel layer norm: statistics per sample over all of (H, W, C).
 
@@ -199,7 +328,8 @@ class SCLN(nn.Module):
         mean = jnp.mean(x, axis=(1, 2, 3), keepdims=True)
         var = jnp.mean(jnp.square(x - mean), axis=(1, 2, 3), keepdims=True)
         y = jnp.clip((x - mean) * jax.lax.rsqrt(var + self.eps), -self.clip_value, self.clip_value)
-        return y * self.param("scale", nn.initializers.ones_init(), (x.shape[-1],))
+        gain = self.param("scale", nn.initializers.ones_init(), (x.shape[-1],))
+        return channel_affine(y, gain, None)
 
 
 class PriorModulation(nn.Module):
@@ -293,8 +423,8 @@ class TransposedAttention(nn.Module):
         def heads(t: Array) -> Array:  # (B, H, W, F) -> (B, heads, HW, d)
             return t.reshape(b, h * w, self.num_heads, -1).transpose(0, 2, 1, 3)
 
-        q = nn.LayerNorm(epsilon=self.norm_eps, name="q_norm")(heads(q))
-        k = nn.LayerNorm(epsilon=self.norm_eps, name="k_norm")(heads(k))
+        q = LayerNorm(self.norm_eps, name="q_norm")(heads(q))
+        k = LayerNorm(self.norm_eps, name="k_norm")(heads(k))
         q = l2_normalize(q, axis=2)
         k = l2_normalize(k, axis=2)
         temperature = self.param("temperature", nn.initializers.ones_init(), (self.num_heads,))
