@@ -90,13 +90,20 @@ class LoadedModel:
         """True when `predict`'s sampler matters (a flow model)."""
         return self.method.takes_sampler
 
+    def compile(
+        self, height: int, width: int, sampler: flow.SamplerSpec | None = None
+    ) -> jax.stages.Compiled:
+        """The compiled restoration of one height x width image (with `sampler`, for flow
+        models), called as `compiled(params, lq, gt)`."""
+        image = jax.ShapeDtypeStruct((1, height, width, 3), jnp.float32)
+        sampler = sampler if self.takes_sampler else None
+        return self._predict.lower(self.params, image, image, sampler).compile()
+
     def flops(self, height: int, width: int, sampler: flow.SamplerSpec | None = None) -> float:
         """XLA's FLOP count (cost analysis) for restoring one height x width image (with
         `sampler`, for flow models). XLA counts the body of a loop once: an ODE integration
         of N steps is counted as one step."""
-        image = jax.ShapeDtypeStruct((1, height, width, 3), jnp.float32)
-        sampler = sampler if self.takes_sampler else None
-        return compiled_flops(self._predict.lower(self.params, image, image, sampler).compile())
+        return compiled_flops(self.compile(height, width, sampler))
 
     def predict(
         self,

@@ -299,3 +299,24 @@ def test_flex_rejects_mismatched_inputs():
         losses.flex_loss([x], [x], [1.0, 2.0])
     with pytest.raises(ValueError, match="teacher"):
         losses.flex_loss([x], [jnp.zeros((1, 4, 4, 3))], [1.0])
+
+
+@pytest.mark.parametrize("percentile", [0.0, 37.3, 50.0, 95.0, 99.9, 100.0])
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((4, 300, 5), 1), ((3, 7), 1), ((1, 1, 2), 1), ((6, 2), 0)]
+)
+def test_percentile_of_nonnegative_matches_jnp_percentile(percentile, shape, axis):
+    """The bisection form against `jnp.percentile` (a sort), with ties and zeros in the data:
+    the same order statistics, so equal to float32 rounding of the interpolation (exactly
+    equal where no interpolation happens)."""
+    rng = np.random.default_rng(7)
+    x = np.abs(rng.standard_normal(shape)).astype(np.float32)
+    x.flat[::5] = 0.0
+    x.flat[1::7] = 1.5  # ties
+    x = jnp.asarray(x)
+    ours = jax.jit(lambda x: losses.percentile_of_nonnegative(x, percentile, axis))(x)
+    theirs = jax.jit(lambda x: jnp.percentile(x, percentile, axis=axis, keepdims=True))(x)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=0)
+    if percentile in (0.0, 100.0):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))

@@ -43,3 +43,13 @@ def test_traced_times_cover_the_compiled_ops_and_their_metadata():
     assert set(seconds) <= set(names) | {op for op in seconds if op not in names}
     traced_classes = {profile_step.op_class(names.get(op, "")) for op in seconds}
     assert "depthwise 3x3" in traced_classes  # the sin fusion, named inside the dwconv scope
+
+
+def test_restore_report_profiles_the_bundled_model_by_op_class():
+    report = profile_step.restore_report("denoise", 32, profile_steps=1, top_count=4)
+    assert report["phase"] == "restore" and report["shape"] == "1 x 32^2"
+    assert report["config"].startswith("bundled denoise model (")
+    assert report["wall_seconds_per_step"] > 0 and len(report["top_ops"]) == 4
+    shares = [row["share"] for row in report["classes"].values()]
+    assert abs(sum(shares) - 1.0) < 1e-6
+    assert {"depthwise 3x3", "1x1 (Pointwise)", "layer norm"} <= set(report["classes"])

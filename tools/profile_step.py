@@ -1,10 +1,15 @@
-"""Profile: where a config's train step spends its time, by XLA op and by op class.
+"""Profile: where a config's train step, or a bundled model's restoration, spends its time, by
+XLA op and by op class.
 
   python tools/profile_step.py --config teacher_denoise --override data.patch_size=256 \
-      --override train.batch_size=1 --out tools/results/profile_teacher_1x256_cpu
+      --override train.batch_size=1 --profile_out tools/results/profile_teacher_1x256_cpu
+  python tools/profile_step.py --restore_task denoise --restore_size 512 \
+      --profile_out tools/results/profile_restore_denoise_512_cpu
 
 Compiles the config's train step (the same code as `train_and_evaluate`, via
-`bench_train.prepare_step`), traces `--profile_steps` calls with `jax.profiler`, and sums each XLA
+`bench_train.prepare_step`) or, with `--restore_task`, the bundled model's restoration of one
+random `--restore_size`^2 image (`inference.Model.compile`, as `restorect_jax.restore` runs it
+without tiling), traces `--profile_steps` calls with `jax.profiler`, and sums each XLA
 thunk's time (the `hlo_op` events of the trace). Each op is put in a class by the Flax module
 and primitive its HLO metadata names (`OP_CLASSES`, first match wins), so a fusion counts where
 its root came from; the backward pass is in the same class as the forward. Thunks can run on
@@ -21,6 +26,7 @@ import tempfile
 import time
 
 import jax
+import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -43,6 +49,10 @@ def define_flags() -> None:
     flags.DEFINE_string(
         "profile_out", "tools/results/profile_step_cpu", "output path, no extension"
     )
+    flags.DEFINE_string(
+        "restore_task", "", "profile this task's bundled model restoring, not a train step"
+    )
+    flags.DEFINE_integer("restore_size", 512, "side of the image --restore_task restores")
 
 
 # (class, pattern on the HLO op_name metadata, which names modules by their attribute names in
@@ -92,8 +102,7 @@ def traced_op_seconds(run, steps: int) -> dict[str, float]:
 
 
 def profile(prepared, profile_steps: int, top_count: int) -> dict:
-    """Wall time per step of `prepared` (a `bench_train.PreparedStep`) and the time per op and
-    per op class traced over `profile_steps` steps; the `top_count` slowest ops by name."""
+    """`profile_program` of `prepared`'s train step (a `bench_train.PreparedStep`)."""
     compiled, frozen, batch = prepared.compiled, prepared.frozen, prepared.batch
     carry = {"state": prepared.state}
 
@@ -101,11 +110,17 @@ def profile(prepared, profile_steps: int, top_count: int) -> dict:
         carry["state"], metrics = compiled(carry["state"], batch, frozen)
         return metrics
 
-    jax.block_until_ready(step())  # warm-up
+    return profile_program(step, compiled, profile_steps, top_count)
+
+
+def profile_program(run, compiled, profile_steps: int, top_count: int) -> dict:
+    """Wall time of one `run()` (a call of `compiled`) and the time per op and per op class
+    traced over `profile_steps` calls; the `top_count` slowest ops by name."""
+    jax.block_until_ready(run())  # warm-up
     start = time.perf_counter()
-    jax.block_until_ready(step())
+    jax.block_until_ready(run())
     wall = time.perf_counter() - start
-    seconds = traced_op_seconds(step, profile_steps)
+    seconds = traced_op_seconds(run, profile_steps)
     names = op_names(compiled)
     by_class: dict[str, float] = collections.defaultdict(float)
     for op, value in seconds.items():
@@ -129,6 +144,23 @@ def profile(prepared, profile_steps: int, top_count: int) -> dict:
             }
             for op, value in top
         ],
+    }
+
+
+def restore_report(task: str, size: int, profile_steps: int, top_count: int) -> dict:
+    """The profile of `task`'s bundled model restoring one random size x size image."""
+    from restorect_jax import inference
+
+    model = inference.load_model(task=task)
+    compiled = model.compile(size, size)
+    image = np.random.default_rng(0).random((1, size, size, 3), dtype=np.float32)
+    return {
+        "config": f"bundled {task} model ({model.name})",
+        "shape": f"1 x {size}^2",
+        "phase": "restore",
+        **profile_program(
+            lambda: compiled(model.params, image, image), compiled, profile_steps, top_count
+        ),
     }
 
 
@@ -160,15 +192,20 @@ def main(argv: list[str]) -> None:
     del argv
     import bench_train
 
-    prepared = bench_train.prepare_step(FLAGS.config)
-    config = prepared.config
-    report = {
-        "command": " ".join(["python tools/profile_step.py", *sys.argv[1:]]),
-        "config": FLAGS.config,
-        "shape": f"{config.train.batch_size} x {config.data.patch_size}^2",
-        "phase": prepared.phase,
-        **profile(prepared, FLAGS.profile_steps, FLAGS.top),
-    }
+    report = {"command": " ".join(["python tools/profile_step.py", *sys.argv[1:]])}
+    if FLAGS.restore_task:
+        report |= restore_report(
+            FLAGS.restore_task, FLAGS.restore_size, FLAGS.profile_steps, FLAGS.top
+        )
+    else:
+        prepared = bench_train.prepare_step(FLAGS.config)
+        config = prepared.config
+        report |= {
+            "config": FLAGS.config,
+            "shape": f"{config.train.batch_size} x {config.data.patch_size}^2",
+            "phase": prepared.phase,
+            **profile(prepared, FLAGS.profile_steps, FLAGS.top),
+        }
     write_report(pathlib.Path(FLAGS.profile_out), report, markdown(report))
 
 
