@@ -109,8 +109,8 @@ def _kernel_gradient_full(x: Array, dy: Array) -> Array:
 
 
 def _kernel_gradient_row_blocks(x: Array, dy: Array) -> Array:
-    """The same sums as `_kernel_gradient_full`, accumulated per image over blocks of a few rows
-    in a loop (the batch axis stays whole, so a batch-sharded `x` is never gathered).
+    """The same sums as `_kernel_gradient_full`, accumulated per image in float32 over blocks of
+    a few rows in a loop (the batch axis stays whole, so a batch-sharded `x` is never gathered).
 
     In the full form XLA:CPU shares the forward's nine shifted slices of the padded `x`, writes
     each out in full and reduces each in its own pass: in the teacher's 1 x 256x256 train step
@@ -125,14 +125,14 @@ def _kernel_gradient_row_blocks(x: Array, dy: Array) -> Array:
         x_rows = jax.lax.dynamic_slice_in_dim(padded, top, rows + 2, axis=1)
         dy_rows = jax.lax.dynamic_slice_in_dim(dy, top, rows, axis=1)
         taps = [
-            jnp.sum(x_rows[:, i : i + rows, j : j + width] * dy_rows, axis=(1, 2))
+            jnp.sum(x_rows[:, i : i + rows, j : j + width] * dy_rows, (1, 2), jnp.float32)
             for i in range(3)
             for j in range(3)
         ]
         return total + jnp.stack(taps, axis=1)
 
     per_image = jax.lax.fori_loop(
-        0, height // rows, accumulate, jnp.zeros((batch, 9, channels), x.dtype)
+        0, height // rows, accumulate, jnp.zeros((batch, 9, channels), jnp.float32)
     )
     return jnp.sum(per_image, axis=0).reshape(3, 3, channels)
 
