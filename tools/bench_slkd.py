@@ -10,8 +10,9 @@ student of one size and seed. Scores the stored test images (the ones `evaluate`
 times every trained row back to back (images/s at 256x256 in batches, seconds per 512x512 image).
 Params and GFLOPs per 256x256 image (XLA cost analysis) are also given as fractions of Teacher
 A's, and PSNR as the gap to Teacher A. Rows measured by other benches are copied in with their
-source: for denoising the RestoRect student (tools/bench_distill.py) and, for either task,
-IR-Flow and its one-step baseline (tools/bench_methods.py; a TimeUNet, not this student).
+source: the RestoRect student (for denoising tools/bench_distill.py; for deraining the bundled
+model, a RestoRect student, from tools/bench_methods.py) and, for either task, IR-Flow and its
+one-step baseline (tools/bench_methods.py; a TimeUNet, not this student).
 Writes `<out>.json` and `<out>.md`.
 
 CPU setting (teachers about 40 min each, students 10-30 min each on 2 cores):
@@ -172,6 +173,23 @@ def irflow_rows(path: pathlib.Path) -> dict:
     return rows
 
 
+def bundled_restorect_row(path: pathlib.Path) -> dict:
+    """The bundled model's row of bench_methods' JSON, where the bundle is a RestoRect student
+    (deraining: bench_distill has no deraining run)."""
+    report = json.loads(path.read_text())
+    entry = report["rows"]["bundle"]
+    return {
+        "restorect": {
+            "label": f"RestoRect student: the {entry['label']} (its own run)",
+            "source": f"{path}; {report['command']}",
+            "params": entry["params"],
+            "images_per_s": entry["images_per_s"],
+            "seconds_per_512": entry["seconds_per_512"],
+            "by_sampler": entry["by_sampler"],
+        }
+    }
+
+
 def relative_to_teacher(report: dict) -> None:
     """Each row's params and FLOPs as fractions of Teacher A's, and its PSNR gap to Teacher A."""
     teacher = report["rows"]["teacher_a"]
@@ -240,9 +258,10 @@ def main(argv) -> None:
             distill_rows(pathlib.Path(_DISTILL_JSON.value), task.datasets, task.sigma)
         )
     if _METHODS_JSON.value:
-        report["rows"].update(
-            irflow_rows(pathlib.Path(_METHODS_JSON.value.format(task=_TASK.value)))
-        )
+        methods_json = pathlib.Path(_METHODS_JSON.value.format(task=_TASK.value))
+        if _TASK.value == "derain":
+            report["rows"].update(bundled_restorect_row(methods_json))
+        report["rows"].update(irflow_rows(methods_json))
     relative_to_teacher(report)
     out = pathlib.Path(_OUT.value or f"tools/results/bench_slkd_{_TASK.value}_cpu")
     write_report(out, report, slkd_table(report))
