@@ -81,9 +81,10 @@ def _shift_add3x3(x: Array, kernel: Array) -> Array:
 @jax.custom_vjp
 def depthwise3x3(x: Array, kernel: Array) -> Array:
     """3x3 depthwise convolution of NHWC `x` with a (3, 3, C) kernel, SAME zero padding, with a
-    hand-written backward pass in the same shift-and-add form:
-        dx = depthwise3x3(dy, kernel flipped in both axes),
-        dkernel[i, j, c] = sum_{b,h,w} x[b, h+i-1, w+j-1, c] dy[b, h, w, c].
+    hand-written backward pass:
+        dx = depthwise3x3(dy, kernel flipped in both axes)       (the same shift-and-add form),
+        dkernel[i, j, c] = sum_{b,h,w} x[b, h+i-1, w+j-1, c] dy[b, h, w, c]
+                                                  (`_depthwise3x3_kernel_gradient`).
     XLA's own gradient of the shifted slices pads the cotangent nine times at full size."""
     return _shift_add3x3(x, kernel)
 
