@@ -98,11 +98,11 @@ _KERNEL_GRADIENT_ROWS = 4  # image rows per step of the kernel gradient's loop o
 
 def _kernel_gradient_full(x: Array, dy: Array) -> Array:
     """`dK[i, j, c] = sum_{b,h,w} x[b, h+i-1, w+j-1, c] dy[b, h, w, c]` (x = 0 outside the
-    image) as nine products of full-size shifted slices, each summed."""
+    image) as nine products of full-size shifted slices, each summed in float32."""
     _, height, width, _ = x.shape
     padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     taps = [
-        jnp.sum(padded[:, i : i + height, j : j + width] * dy, axis=(0, 1, 2))
+        jnp.sum(padded[:, i : i + height, j : j + width] * dy, (0, 1, 2), jnp.float32)
         for i in range(3)
         for j in range(3)
     ]
