@@ -77,11 +77,24 @@ def test_rewrite_fills_the_markers(tmp_path):
     readme.write_text(
         "Speed:\n\n<!-- report:bench_train -->\nstale\n<!-- /report:bench_train -->\n"
     )
-    assert _run_report("--readme", str(readme)).returncode == 0
+    assert _run_report("--partial", "--readme", str(readme)).returncode == 0
     text = readme.read_text()
     assert _first_bench_train_row() in text
     assert "stale" not in text
-    assert _run_report("--check", "--readme", str(readme)).returncode == 0
+    assert _run_report("--check", "--partial", "--readme", str(readme)).returncode == 0
+
+
+def test_a_registered_table_missing_from_the_readme_is_a_one_line_error(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- report:bench_train -->")
+    end = text.index("<!-- /report:bench_train -->") + len("<!-- /report:bench_train -->")
+    readme = tmp_path / "README.md"
+    readme.write_text(text[:start] + text[end:])
+    result = _run_report("--check", "--readme", str(readme))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "report.py: README.md: no marker pair for table(s) bench_train"
+    ]
 
 
 def _write_eval(folder: pathlib.Path, command: str, results: list[dict]) -> None:

@@ -710,6 +710,14 @@ def find_blocks(text: str) -> list[Block]:
     return blocks
 
 
+def check_every_table_shown(text: str) -> None:
+    """ReportError unless every table in `TABLES` has its marker pair in the README (a README
+    edit that drops a block would otherwise pass the check silently)."""
+    missing = sorted(set(TABLES) - {block.name for block in find_blocks(text)})
+    if missing:
+        raise ReportError(f"no marker pair for table(s) {', '.join(missing)}")
+
+
 def render_block(block: Block, results: pathlib.Path) -> str:
     """The text between a marker pair: a blank line, the table and its command, a blank line."""
     lines = ["", *TABLES[block.name](results), ""]
@@ -739,9 +747,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
     parser.add_argument("--readme", type=pathlib.Path, default=REPO / "README.md")
+    parser.add_argument(
+        "--partial", action="store_true", help="allow a README without every registered table"
+    )
     args = parser.parse_args(argv)
     text = args.readme.read_text()
     try:
+        if not args.partial:
+            check_every_table_shown(text)
         new_text, diffs = refresh(text, RESULTS)
     except ReportError as error:
         print(f"report.py: {args.readme.name}: {error}", file=sys.stderr)
