@@ -307,7 +307,7 @@ def percentile_of_nonnegative(x: jax.Array, percentile: float, axis: int) -> jax
     position = np.float32(fraction * np.float32(n - 1))
     k_floor, k_ceil = int(np.floor(position)), int(np.ceil(position))
     weight = np.float32(position - np.float32(k_floor))
-    bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.int32)
+    bits = jax.lax.bitcast_convert_type(x, jnp.int32)
     floor_bits = _kth_smallest_bits(bits, k_floor, axis)
     at_floor = jax.lax.bitcast_convert_type(floor_bits, jnp.float32)
     if k_ceil == k_floor:

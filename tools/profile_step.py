@@ -8,7 +8,7 @@ XLA op and by op class.
 
 Compiles the config's train step (the same code as `train_and_evaluate`, via
 `bench_train.prepare_step`) or, with `--restore_task`, the bundled model's restoration of one
-random `--restore_size`^2 image (`inference.Model.compile`, as `restorect_jax.restore` runs it
+random `--restore_size`^2 image (`inference.LoadedModel.compile`, as `restorect_jax.restore` runs it
 without tiling), traces `--profile_steps` calls with `jax.profiler`, and sums each XLA
 thunk's time (the `hlo_op` events of the trace). Each op is put in a class by the Flax module
 and primitive its HLO metadata names (`OP_CLASSES`, first match wins), so a fusion counts where

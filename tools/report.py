@@ -710,10 +710,10 @@ def find_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def check_every_table_shown(text: str) -> None:
-    """ReportError unless every table in `TABLES` has its marker pair in the README (a README
-    edit that drops a block would otherwise pass the check silently)."""
-    missing = sorted(set(TABLES) - {block.name for block in find_blocks(text)})
+def check_every_table_shown(blocks: list[Block]) -> None:
+    """ReportError unless every table in `TABLES` has its marker pair among the README's
+    `blocks` (a README edit that drops a block would otherwise pass the check silently)."""
+    missing = sorted(set(TABLES) - {block.name for block in blocks})
     if missing:
         raise ReportError(f"no marker pair for table(s) {', '.join(missing)}")
 
@@ -724,10 +724,14 @@ def render_block(block: Block, results: pathlib.Path) -> str:
     return "".join((block.indent + line if line else "") + "\n" for line in lines)
 
 
-def refresh(text: str, results: pathlib.Path) -> tuple[str, list[str]]:
-    """The README with every table re-rendered, and a unified diff per table that changed."""
+def refresh(text: str, results: pathlib.Path, partial: bool = False) -> tuple[str, list[str]]:
+    """The README with every table re-rendered, and a unified diff per table that changed;
+    ReportError for a registered table without its markers unless `partial`."""
+    blocks = find_blocks(text)
+    if not partial:
+        check_every_table_shown(blocks)
     pieces, diffs, position = [], [], 0
-    for block in find_blocks(text):
+    for block in blocks:
         old, new = text[block.start : block.end], render_block(block, results)
         pieces += [text[position : block.start], new]
         position = block.end
@@ -753,9 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = args.readme.read_text()
     try:
-        if not args.partial:
-            check_every_table_shown(text)
-        new_text, diffs = refresh(text, RESULTS)
+        new_text, diffs = refresh(text, RESULTS, args.partial)
     except ReportError as error:
         print(f"report.py: {args.readme.name}: {error}", file=sys.stderr)
         return 2

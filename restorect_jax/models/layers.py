@@ -278,16 +278,16 @@ def channel_affine(x: Array, scale: Array, shift: Array | None) -> Array:
 
 def _channel_affine_forward(
     x: Array, scale: Array, shift: Array | None
-) -> tuple[Array, tuple[Array, Array, bool]]:
+) -> tuple[Array, tuple[Array, Array, Array | None]]:
     y = x * scale if shift is None else x * scale + shift
-    return y, (x, scale, shift is None)
+    return y, (x, scale, shift)
 
 
 def _channel_affine_backward(
-    saved: tuple[Array, Array, bool], dy: Array
+    saved: tuple[Array, Array, Array | None], dy: Array
 ) -> tuple[Array, Array, Array | None]:
-    x, scale, no_shift = saved
-    dshift = None if no_shift else _sum_over_leading_axes(dy)
+    x, scale, shift = saved  # `shift` only tells whether there is one (None: an empty pytree)
+    dshift = None if shift is None else _sum_over_leading_axes(dy)
     return dy * scale, _sum_over_leading_axes(dy * x), dshift
 
 
