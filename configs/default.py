@@ -48,6 +48,10 @@ def get_config() -> ml_collections.ConfigDict:
     data.noise_sigma = 25.0  # AWGN standard deviation on the [0, 255] scale
     data.noise_sigma_max = 0.0  # > 0: blind AWGN, sigma ~ U(noise_sigma, noise_sigma_max) per image
     data.clip = True  # clip degraded images to [0, 1]
+    # Batches carry each image's AWGN sigma / 255 as `noise_level` (AWGN only), for models that
+    # read a noise-level map (model.noise_map).
+    data.noise_level = False
+    data.quantize = False  # round degraded images to 8 bits (needs data.clip), as photos are
     # Low-light model y = scale * gt^gamma, then Poisson-Gaussian noise (data/degradations.py).
     data.lowlight = lowlight = ml_collections.ConfigDict()
     lowlight.gamma_min = 1.5  # darkening exponent, drawn uniformly in [gamma_min, gamma_max]

@@ -67,8 +67,11 @@ class LoadedModel:
     params: PyTree
 
     def __post_init__(self):
-        def predict(params, lq, gt, sampler):
-            return self.method.predict(params, {}, {"lq": lq, "gt": gt}, sampler)
+        def predict(params, lq, gt, sampler, noise_level=None):
+            batch = {"lq": lq, "gt": gt}
+            if noise_level is not None:
+                batch["noise_level"] = noise_level
+            return self.method.predict(params, {}, batch, sampler)
 
         self._predict = jax.jit(predict, static_argnums=(3,))
 
@@ -90,6 +93,11 @@ class LoadedModel:
         """True when `predict`'s sampler matters (a flow model)."""
         return self.method.takes_sampler
 
+    @property
+    def takes_noise_level(self) -> bool:
+        """True when the network reads a noise level (`predict`'s `noise_level` matters)."""
+        return self.method.takes_noise_level
+
     def compile(
         self, height: int, width: int, sampler: flow.SamplerSpec | None = None
     ) -> jax.stages.Compiled:
@@ -110,17 +118,24 @@ class LoadedModel:
         lq: np.ndarray,
         gt: np.ndarray | None = None,
         sampler: flow.SamplerSpec | None = None,
+        noise_level: float | None = None,
     ) -> np.ndarray:
         """Restores a (B, H, W, 3) batch (H, W multiples of `stride`).
 
         `gt` only for a model that needs the ground truth; `sampler` sets the ODE solver and
-        steps of flow models (default: their config) and is ignored by the others.
+        steps of flow models (default: their config) and is ignored by the others;
+        `noise_level` (sigma / 255, every image of the batch) is what a noise-map network reads
+        instead of its blind estimate of each image, and is ignored by the others.
         """
         if self.needs_ground_truth and gt is None:
             raise ValueError(f"{self.name} reads the ground truth: pass gt")
         if not self.takes_sampler:
             sampler = None  # one compiled program whatever sampler a caller passes
-        return np.asarray(self._predict(self.params, lq, lq if gt is None else gt, sampler))
+        levels = None
+        if self.takes_noise_level and noise_level is not None:
+            levels = np.full((lq.shape[0],), noise_level, np.float32)
+        gt = lq if gt is None else gt
+        return np.asarray(self._predict(self.params, lq, gt, sampler, levels))
 
 
 def check_params_match(method: methods.Method, params: PyTree, source: str) -> None:

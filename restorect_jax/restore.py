@@ -3,6 +3,11 @@
     python -m restorect_jax.restore --task denoise photo.jpg scans/ --output restored/
     python -m restorect_jax.restore --workdir runs/restorect_denoise noisy.png --output out/
     python -m restorect_jax.restore --task denoise --sampler heun:2 photo.jpg --output out/
+    python -m restorect_jax.restore --task denoise --noise_level 15 photo.jpg --output out/
+
+A denoiser with a noise-level map estimates each image's noise level (sigma on the 0-255 scale,
+`restorect_jax.noise_level`) from the whole image before any tiling; `--noise_level N` sets it
+instead, for every image: a strength knob (higher removes more noise and more fine detail).
 
 Inputs are files or folders (their images, not subfolders): PNG, JPEG, TIFF, BMP, WebP; 8 or 16
 bits; grey or RGB; alpha passed through; EXIF orientation applied. Each output keeps its input's
@@ -22,7 +27,7 @@ import numpy as np
 import tqdm
 from absl import app, flags
 
-from restorect_jax import cli, flow, image_io, inference, writers
+from restorect_jax import cli, flow, image_io, inference, noise_level, writers
 from restorect_jax.tiling import restore_pixels
 
 _TASK = flags.DEFINE_enum("task", None, inference.TASKS, "shipped model to use")
@@ -35,6 +40,12 @@ _SAMPLER = flags.DEFINE_string(
 _STEPS = flags.DEFINE_integer("steps", None, "flow models: ODE steps with the model's solver")
 _TILE = flags.DEFINE_integer("tile", 512, "tile side in pixels; larger images are tiled")
 _OVERLAP = flags.DEFINE_integer("overlap", 32, "overlap between neighbouring tiles, in pixels")
+_NOISE_LEVEL = flags.DEFINE_float(
+    "noise_level",
+    None,
+    "denoisers with a noise-level map: the noise sigma on the 0-255 scale (default: estimated "
+    "per image); higher is stronger",
+)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "allow an output to replace its input file")
 
 
@@ -71,6 +82,35 @@ def check_tiling(tile: int, overlap: int, stride: int) -> None:
         raise RestoreError(f"--tile {tile}: must be more than twice --overlap {overlap}")
 
 
+MAX_NOISE_LEVEL = 255.0
+
+
+def check_noise_level(model: inference.LoadedModel, level: float | None) -> None:
+    """Raises RestoreError naming --noise_level when the value or the model cannot take it."""
+    if level is None:
+        return
+    if not model.takes_noise_level:
+        raise RestoreError(
+            f"--noise_level: {model.name} reads no noise level (only denoisers with a "
+            "noise-level map do)"
+        )
+    if not 0.0 <= level <= MAX_NOISE_LEVEL:
+        raise RestoreError(f"--noise_level {level:g}: must be in [0, {MAX_NOISE_LEVEL:g}]")
+
+
+def image_noise_level(
+    model: inference.LoadedModel, pixels: np.ndarray, level: float | None
+) -> float | None:
+    """The noise level (sigma / 255) the model restores `pixels` at: `level` / 255 when given,
+    else the estimate over the whole image; None for a model that reads none."""
+    if not model.takes_noise_level:
+        return None
+    if level is not None:
+        return level / MAX_NOISE_LEVEL
+    rgb = np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
+    return float(noise_level.estimate_sigma(np.clip(rgb, 0.0, 1.0)[None])[0])
+
+
 @dataclasses.dataclass
 class Outcome:
     source: pathlib.Path
@@ -87,13 +127,16 @@ def restore_files(
     tile: int,
     overlap: int,
     overwrite: bool,
+    level: float | None = None,
 ) -> Iterator[Outcome]:
     """Restores each file into `output_dir`, yielding an outcome per file (errors included).
 
-    A file that fails (unreadable, an unsupported layout, a failed write) gets its error and
-    the others still get done.
+    `level`: the noise sigma (0-255) a noise-map denoiser restores every image at (None:
+    estimated per image). A file that fails (unreadable, an unsupported layout, a failed
+    write) gets its error and the others still get done.
     """
     check_tiling(tile, overlap, model.stride)
+    check_noise_level(model, level)
     if model.needs_ground_truth:
         raise RestoreError(f"{model.name} reads the ground truth; use a model that does not")
     try:
@@ -101,8 +144,12 @@ def restore_files(
     except writers.FolderError as err:
         raise RestoreError(str(err)) from None
 
-    def predict(batch: np.ndarray) -> np.ndarray:
-        return model.predict(np.clip(batch, 0.0, 1.0), sampler=sampler)
+    def predictor(image_level: float | None):
+        def predict(batch: np.ndarray) -> np.ndarray:
+            clipped = np.clip(batch, 0.0, 1.0)
+            return model.predict(clipped, sampler=sampler, noise_level=image_level)
+
+        return predict
 
     for job in tqdm.tqdm(
         image_io.plan_outputs(files, output_dir, overwrite), desc="restore", unit="img"
@@ -112,6 +159,7 @@ def restore_files(
             continue
         try:
             image = image_io.read_image(job.source)
+            predict = predictor(image_noise_level(model, image.pixels, level))
             restored = restore_pixels(image.pixels, predict, model.stride, tile, overlap)
             image_io.write_image(job.target, restored, image)
         except image_io.ImageReadError as err:
@@ -154,6 +202,7 @@ def main(argv: list[str]) -> None:
             tile=_TILE.value,
             overlap=_OVERLAP.value,
             overwrite=_OVERWRITE.value,
+            level=_NOISE_LEVEL.value,
         )
         for outcome in outcomes:
             if outcome.error:

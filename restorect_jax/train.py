@@ -342,6 +342,8 @@ def evaluate(
     for image in images:
         lq, gt = np.asarray(image["lq"]), np.asarray(image["gt"])
         batch = {"lq": jnp.asarray(lq)[None], "gt": jnp.asarray(gt)[None]}
+        if "noise_level" in image:
+            batch["noise_level"] = jnp.asarray(image["noise_level"])[None]
         restored = np.asarray(predict_fn(params, frozen, batch))[0]
         for suffix, output in (("", restored), ("_input", lq)):
             for name, value in registry.score(output, gt, metric_names, protocol).items():
@@ -441,13 +443,21 @@ def example_batch() -> dict[str, jax.Array]:
     return {key: jnp.zeros((1, 16, 16, 3), jnp.float32) for key in ("lq", "gt")}
 
 
-def abstract_batch(steps: StepFunctions, batch_size: int, patch: int) -> dict[str, Any]:
-    """ShapeDtypeStructs of a training batch as the step receives it, for ahead-of-time lowering."""
+def abstract_batch(
+    steps: StepFunctions, batch_size: int, patch: int, noise_level: bool = False
+) -> dict[str, Any]:
+    """ShapeDtypeStructs of a training batch as the step receives it, for ahead-of-time lowering
+    (with `noise_level`, the (B,) levels of `data.noise_level` too)."""
     shape = (batch_size, patch, patch, 3)
-    return {
+    batch = {
         key: jax.ShapeDtypeStruct(shape, jnp.float32, sharding=steps.batch_sharding)
         for key in ("lq", "gt")
     }
+    if noise_level:
+        batch["noise_level"] = jax.ShapeDtypeStruct(
+            (batch_size,), jnp.float32, sharding=steps.batch_sharding
+        )
+    return batch
 
 
 def training_phases(method: methods.Method, num_steps: int) -> list[str]:
@@ -500,7 +510,7 @@ def compile_programs(config: ml_collections.ConfigDict) -> dict[str, float]:
     schedule = PatchSchedule(config, sharding_lib.batch_split(mesh, config.mesh.shard_params))
     phases = training_phases(steps.method, config.train.num_steps)
     for _, patch, batch_size in schedule.stages:
-        batch = abstract_batch(steps, batch_size, patch)
+        batch = abstract_batch(steps, batch_size, patch, data_lib.reads_noise_level(config.data))
         for phase in phases:
             start = time.perf_counter()
             steps.train_step.lower(state, batch, frozen, phase).compile()
@@ -599,6 +609,7 @@ def _train_in_workdir(
     val_images = data_lib.load_eval_images(config.data, seed=config.seed) if validates else []
     metric_names = tuple(config.eval.get("metrics", ("psnr", "ssim")))
     writer = writers.MetricWriter(workdir)
+    clock = writers.RunClock(workdir)
     stop_signal = _StopSignal()
 
     step = int(jax.device_get(state.step))
@@ -659,7 +670,10 @@ def _train_in_workdir(
                 elapsed = time.perf_counter() - interval_start
                 steps_per_sec = (step - interval_first_step) / max(elapsed, 1e-9)
                 means["steps_per_sec"] = steps_per_sec
-                writer.write_scalars(step, {f"train/{key}": value for key, value in means.items()})
+                writer.write_scalars(
+                    step,
+                    {f"train/{key}": value for key, value in means.items()} | clock.scalars(),
+                )
                 logging.info(
                     "step %d/%d | loss %.5f | %.2f steps/s | ETA %s",
                     step,
@@ -684,7 +698,8 @@ def _train_in_workdir(
                     metric_names,
                 )
                 writer.write_scalars(
-                    step, {f"val/{key}": value for key, value in last_scores.items()}
+                    step,
+                    {f"val/{key}": value for key, value in last_scores.items()} | clock.scalars(),
                 )
                 logging.info(
                     "step %d | validation (EMA params, %d images): %s",

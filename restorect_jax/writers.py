@@ -11,6 +11,7 @@ import logging
 import os
 import pathlib
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 
 import jax
@@ -57,6 +58,30 @@ def read_metrics(workdir: str | pathlib.Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+class RunClock:
+    """Wall and CPU seconds a run has spent, summed over every process that resumed it.
+
+    CPU seconds are this process's user + system time (all its threads): on an idle 2-core
+    machine about twice the wall seconds; less than that when other work shares the cores, so
+    the pair shows contention. A resumed run starts from the last values in `metrics.jsonl`.
+    """
+
+    WALL, CPU = "time/wall_seconds", "time/cpu_seconds"
+
+    def __init__(self, workdir: str | pathlib.Path):
+        rows = [row for row in read_metrics(workdir) if self.WALL in row]
+        self._wall0 = rows[-1][self.WALL] if rows else 0.0
+        self._cpu0 = rows[-1][self.CPU] if rows else 0.0
+        self._wall_start, self._cpu_start = time.perf_counter(), time.process_time()
+
+    def scalars(self) -> dict[str, float]:
+        """`{time/wall_seconds, time/cpu_seconds}` so far."""
+        return {
+            self.WALL: self._wall0 + time.perf_counter() - self._wall_start,
+            self.CPU: self._cpu0 + time.process_time() - self._cpu_start,
+        }
 
 
 def image_grid(rows: list[list[np.ndarray]], pad: int = 4) -> np.ndarray:

@@ -9,6 +9,7 @@ from restorect_jax.data.degradations import (
     add_rain,
     darken_low_light,
     degrade,
+    degrade_with_level,
     streak_kernel,
 )
 from restorect_jax.data.embedded import build_embedded
@@ -16,6 +17,7 @@ from restorect_jax.data.pipeline import (
     load_eval_images,
     make_train_iterator,
     prepare_datasets,
+    reads_noise_level,
     resolve_data_root,
     resolve_tfds_dir,
 )
@@ -31,9 +33,11 @@ __all__ = [
     "build_image_folder",
     "darken_low_light",
     "degrade",
+    "degrade_with_level",
     "load_eval_images",
     "make_train_iterator",
     "prepare_datasets",
+    "reads_noise_level",
     "resolve_data_root",
     "resolve_tfds_dir",
     "streak_kernel",

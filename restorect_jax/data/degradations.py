@@ -119,6 +119,8 @@ class DegradationSpec:
       noise_sigma_max: blind AWGN when > 0: each image's sigma is drawn uniformly from
         ``[noise_sigma, noise_sigma_max]`` (``data.noise_sigma_max``).
       clip: clip degraded images to [0, 1] (``data.clip``).
+      quantize: round degraded images to 8 bits, ``round(255 y) / 255``, as saved photos are
+        (``data.quantize``; needs ``clip``).
       lowlight: low-light parameters (``data.lowlight``).
       rain: rain-streak parameters (``data.rain``).
     """
@@ -127,6 +129,7 @@ class DegradationSpec:
     noise_sigma: float = 25.0
     noise_sigma_max: float = 0.0
     clip: bool = True
+    quantize: bool = False
     lowlight: LowLightParams = LowLightParams()
     rain: RainParams = RainParams()
 
@@ -140,6 +143,8 @@ class DegradationSpec:
                 f"data.noise_sigma_max={self.noise_sigma_max} must be 0 (fixed sigma) or at "
                 f"least data.noise_sigma={self.noise_sigma}"
             )
+        if self.quantize and not self.clip:
+            raise ValueError("data.quantize needs data.clip (8-bit images are in [0, 1])")
 
     @classmethod
     def from_config(cls, data_config: Any) -> DegradationSpec:
@@ -159,6 +164,7 @@ class DegradationSpec:
             noise_sigma=float(data_config.noise_sigma),
             noise_sigma_max=float(data_config.get("noise_sigma_max", 0.0)),
             clip=bool(data_config.clip),
+            quantize=bool(data_config.get("quantize", False)),
             lowlight=LowLightParams(
                 gamma_min=float(lowlight.gamma_min),
                 gamma_max=float(lowlight.gamma_max),
@@ -252,18 +258,32 @@ def add_rain(
 def degrade(gt: np.ndarray, spec: DegradationSpec | Any, rng: np.random.Generator) -> np.ndarray:
     """Applies the degradation named by ``spec`` (a ``DegradationSpec`` or a data config).
 
-    Returns a float32 array of the shape of ``gt``.
+    Returns a float32 array of the shape of ``gt``, rounded to 8 bits with ``spec.quantize``.
     """
+    return degrade_with_level(gt, spec, rng)[0]
+
+
+def degrade_with_level(
+    gt: np.ndarray, spec: DegradationSpec | Any, rng: np.random.Generator
+) -> tuple[np.ndarray, float | None]:
+    """``degrade``, and the AWGN sigma it drew on the [0, 1] scale (sigma / 255; None for the
+    degradations that are not AWGN). The same generator state gives the same image as
+    ``degrade``."""
     if not isinstance(spec, DegradationSpec):
         spec = DegradationSpec.from_config(spec)
     gt = np.asarray(gt, dtype=np.float32)
+    level = None
     if spec.name == "awgn":
         sigma = spec.noise_sigma
         if spec.noise_sigma_max:
             sigma = rng.uniform(spec.noise_sigma, spec.noise_sigma_max)
-        return add_gaussian_noise(gt, sigma, rng, clip=spec.clip)
-    if spec.name == "lowlight":
-        return darken_low_light(gt, rng, spec.lowlight, clip=spec.clip)
-    if spec.name == "rain":
-        return add_rain(gt, rng, spec.rain, clip=spec.clip)
-    return gt.copy()
+        degraded, level = add_gaussian_noise(gt, sigma, rng, clip=spec.clip), sigma / 255.0
+    elif spec.name == "lowlight":
+        degraded = darken_low_light(gt, rng, spec.lowlight, clip=spec.clip)
+    elif spec.name == "rain":
+        degraded = add_rain(gt, rng, spec.rain, clip=spec.clip)
+    else:
+        degraded = gt.copy()
+    if spec.quantize:
+        degraded = np.round(degraded * np.float32(255.0)) / np.float32(255.0)
+    return degraded, level

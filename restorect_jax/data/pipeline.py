@@ -37,7 +37,7 @@ import grain
 import numpy as np
 
 from restorect_jax.data.builders import SPLIT, build_image_folder
-from restorect_jax.data.degradations import DegradationSpec, degrade
+from restorect_jax.data.degradations import DegradationSpec, degrade_with_level
 from restorect_jax.data.embedded import build_embedded
 from restorect_jax.image_ops import dihedral
 
@@ -156,20 +156,40 @@ class TrainTransform:
 
     Draws, in this order from the element's generator: the crop window, the dihedral index
     (the same window and transform for LQ and GT), then the degradation of GT (clean data)
-    into LQ; paired records keep their stored LQ.
+    into LQ; paired records keep their stored LQ. With ``noise_level`` the pair also holds
+    ``'noise_level'``, the drawn AWGN sigma / 255 (float32 scalar).
     """
 
     patch_size: int
     degradation: DegradationSpec
+    noise_level: bool = False
 
     def __call__(self, record: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
         keys = ["gt", "lq"] if "lq" in record else ["gt"]
         patches = random_crop_or_pad([record[k] for k in keys], self.patch_size, rng)
         k = int(rng.integers(8))
         out = {key: _to_float(dihedral(p, k)) for key, p in zip(keys, patches)}
+        level = None
         if "lq" not in out:
-            out["lq"] = degrade(out["gt"], self.degradation, rng)
-        return {"lq": out["lq"], "gt": out["gt"]}
+            out["lq"], level = degrade_with_level(out["gt"], self.degradation, rng)
+        pair = {"lq": out["lq"], "gt": out["gt"]}
+        if self.noise_level:
+            pair["noise_level"] = np.float32(level)
+        return pair
+
+
+def reads_noise_level(data_config: Any) -> bool:
+    """``data.noise_level``: batches carry each image's AWGN sigma / 255 as ``noise_level``.
+
+    Only AWGN of clean images has one; raises ValueError naming the key otherwise.
+    """
+    wanted = bool(data_config.get("noise_level", False))
+    if wanted and (data_config.degradation != "awgn" or data_config.paired):
+        raise ValueError(
+            "data.noise_level needs data.degradation='awgn' on clean images (data.paired=False), "
+            f"got {data_config.degradation!r}, paired={data_config.paired}"
+        )
+    return wanted
 
 
 def _degradation_spec(data_config: Any) -> DegradationSpec:
@@ -232,7 +252,9 @@ def make_train_iterator(
         raise ValueError(f"need 0 <= shard_index < shard_count, got {shard_index}, {shard_count}")
     if data_config.patch_size < 1:
         raise ValueError(f"data.patch_size must be >= 1, got {data_config.patch_size}")
-    transform = TrainTransform(int(data_config.patch_size), _degradation_spec(data_config))
+    transform = TrainTransform(
+        int(data_config.patch_size), _degradation_spec(data_config), reads_noise_level(data_config)
+    )
     records = _shard(open_split(data_config, "train"), shard_index, shard_count, "training")
     pipeline_seed = int(np.random.SeedSequence([seed, shard_index]).generate_state(1)[0])
     records = records.seed(pipeline_seed).shuffle().repeat(None)
@@ -270,9 +292,11 @@ def load_eval_images(data_config: Any, *, seed: int) -> list[dict[str, Any]]:
 
     Keeps the first ``data.val_count`` records (0 = all) of ``data.val_range``, centre-crops
     them to ``data.val_crop`` (0 = full size), and degrades GT (clean data) with a generator
-    seeded by ``(seed, record index)``: the same seed always gives the same LQ images.
+    seeded by ``(seed, record index)``: the same seed always gives the same LQ images. With
+    ``data.noise_level`` each also holds its ``noise_level`` (sigma / 255, float32 scalar).
     """
     spec = _degradation_spec(data_config)
+    with_level = reads_noise_level(data_config)
     records = open_split(data_config, "val")
     count = min(data_config.val_count or len(records), len(records))
     images = []
@@ -283,6 +307,9 @@ def load_eval_images(data_config: Any, *, seed: int) -> list[dict[str, Any]]:
             pair = {key: _centre_crop(image, data_config.val_crop) for key, image in pair.items()}
         pair = {key: _to_float(image) for key, image in pair.items()}
         if "lq" not in pair:
-            pair["lq"] = degrade(pair["gt"], spec, np.random.default_rng([seed, index]))
+            rng = np.random.default_rng([seed, index])
+            pair["lq"], level = degrade_with_level(pair["gt"], spec, rng)
+            if with_level:
+                pair["noise_level"] = np.float32(level)
         images.append({"name": record["name"].decode(), **pair})
     return images

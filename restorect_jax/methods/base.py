@@ -20,10 +20,11 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from restorect_jax import flow, models
+from restorect_jax import flow, models, noise_level
 from restorect_jax.config_lib import lookup, require
 
-Batch = dict[str, jax.Array]  # "lq" and "gt": (B, H, W, 3) float32 in [0, 1]
+# "lq" and "gt": (B, H, W, 3) float32 in [0, 1]; optionally "noise_level": (B,) AWGN sigma / 255.
+Batch = dict[str, jax.Array]
 PyTree = Any
 
 
@@ -137,6 +138,19 @@ class Method(abc.ABC):
     def stride(self) -> int:
         """Input height and width must be multiples of this (the model's own stride)."""
         return self.model.stride
+
+    @property
+    def takes_noise_level(self) -> bool:
+        """True when the network reads a noise-level map (its `noise_map` field)."""
+        return bool(getattr(self.model, "noise_map", False))
+
+
+def noise_level_of(batch: Batch) -> jax.Array:
+    """`batch["noise_level"]` (B,), or, when the batch has none, each LQ image's blind estimate
+    (`noise_level.estimate_sigma`): the noise level a noise-map network reads."""
+    if "noise_level" in batch:
+        return batch["noise_level"]
+    return noise_level.estimate_sigma(batch["lq"])
 
 
 def model_from_config(model_config: ml_collections.ConfigDict | Mapping[str, Any]) -> nn.Module:

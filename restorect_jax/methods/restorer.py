@@ -1,8 +1,11 @@
 """A plain supervised restorer: LQ in, clean image out, nothing that sees the ground truth.
 
 Any backbone of the model zoo that maps LQ alone to a restoration (`model(lq)` returning the
-image or an output with `.restored`; an RGFormer without priors is the default). Loss, with
-weights from `config.loss`:
+image or an output with `.restored`; an RGFormer without priors is the default). A network
+with a noise-level map (`model.noise_map`, models/convnets.py) also reads each image's noise
+level: the batch's `noise_level` (training data with `data.noise_level`, or a user's choice)
+or, without one, the blind estimate of `restorect_jax.noise_level`. Loss, with weights from
+`config.loss`:
   l1 * |Y - GT| + psnr * (-PSNR(Y, GT)) + hvi * HVI(clip(Y), GT; hvi_k).
 At the teacher's size it is the fair reference for a distilled student (and SLKD's Teacher A);
 at the student's size it is the student "trained alone".
@@ -20,6 +23,7 @@ from restorect_jax.methods.base import (
     Method,
     PyTree,
     model_from_config,
+    noise_level_of,
     validate_rgformer,
 )
 
@@ -37,6 +41,13 @@ class RestorerMethod(Method):
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
         if config.model.name == "rgformer":
             validate_rgformer(config, conditioned=False)
+        if config.model.get("noise_map", False):
+            require(
+                bool(config.data.get("noise_level", False)),
+                "data.noise_level",
+                config.data.get("noise_level", False),
+                "must be True when model.noise_map is (training batches carry the noise level)",
+            )
         for term in (*LOSS_TERMS, "hvi_k"):
             value = lookup(config, f"loss.{term}")
             require(value >= 0, f"loss.{term}", value, "must be >= 0")
@@ -47,19 +58,25 @@ class RestorerMethod(Method):
             f"at least one of loss.{', loss.'.join(LOSS_TERMS)} must be > 0",
         )
 
-    def _restore(self, params: PyTree, lq: jax.Array) -> jax.Array:
-        out = self.model.apply(params, lq)
+    def _inputs(self, batch: Batch) -> tuple[jax.Array, ...]:
+        """The network's arguments: LQ, and its noise level when the network reads one."""
+        if self.takes_noise_level:
+            return batch["lq"], noise_level_of(batch)
+        return (batch["lq"],)
+
+    def _restore(self, params: PyTree, batch: Batch) -> jax.Array:
+        out = self.model.apply(params, *self._inputs(batch))
         return getattr(out, "restored", out)
 
     def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
-        return self.model.init(rng, batch["lq"])
+        return self.model.init(rng, *self._inputs(batch))
 
     def loss(
         self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array, phase: str = "train"
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         del frozen, rng, phase  # no frozen inputs, no stochastic terms, one phase
         weights = self.config.loss
-        restored, gt = self._restore(params, batch["lq"]), batch["gt"]
+        restored, gt = self._restore(params, batch), batch["gt"]
         terms = {"l1": losses.l1_loss(restored, gt)}
         if weights.psnr:
             terms["psnr"] = losses.psnr_loss(restored, gt)
@@ -77,4 +94,4 @@ class RestorerMethod(Method):
         sampler: flow.SamplerSpec | None = None,
     ) -> jax.Array:
         del frozen, sampler  # not a flow
-        return self._restore(params, batch["lq"])
+        return self._restore(params, batch)

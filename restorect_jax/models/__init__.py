@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import flax.linen as nn
 
+from restorect_jax.models.convnets import ResUNet, UnshuffleCNN
 from restorect_jax.models.priors import PriorEncoder, RetinexPriorEncoder
 from restorect_jax.models.restorer import RestorerOutput, RGFormer
 from restorect_jax.models.retinex import DecompositionNet
@@ -55,6 +56,8 @@ for _name, _cls in (
     ("prior_encoder", PriorEncoder),
     ("retinex_prior_encoder", RetinexPriorEncoder),
     ("time_unet", TimeUNet),
+    ("unshuffle_cnn", UnshuffleCNN),
+    ("res_unet", ResUNet),
 ):
     register_model(_name)(_cls)
 
@@ -65,12 +68,14 @@ __all__ = [
     "RGFormer",
     "RestoRectStudent",
     "RestoRectTeacher",
+    "ResUNet",
     "RestorerOutput",
     "RetinexPriorEncoder",
     "StudentConditions",
     "TeacherOutput",
     "TeacherPriors",
     "TimeUNet",
+    "UnshuffleCNN",
     "VelocityPredictor",
     "get_model",
     "register_model",

@@ -1,0 +1,38 @@
+"""The shipped colour denoiser (issue 25): one blind model for every noise level, long-trained.
+
+  python -m restorect_jax.main --config configs/denoiser.py --workdir runs/denoiser
+
+The network is the sweep's winner at equal CPU time (configs/denoise_sweep.py,
+tools/results/sweep_denoise_cpu.json), with a noise-level map as a 13th input channel (FFDNet).
+Training data: CBSD432 crops 0-399 with AWGN of sigma ~ U(0, 75) per image on the 8-bit scale,
+clipped to [0, 1] and rounded to 8 bits, as users' photos are; the batch carries each crop's
+sigma / 255 (`data.noise_level`). Validation: the held-out CBSD432 crops 400-431, each with
+its own seeded sigma from the same range. At test time the noise level is estimated per image
+(restorect_jax/noise_level.py) unless given (`restore --noise_level`).
+
+A long run: `train.num_steps` is the schedule's length, and a run that spans sessions packs its
+state with `tools/pack_run.py` and resumes from the pack on the next machine.
+"""
+
+import ml_collections
+
+from configs import denoise_sweep
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = denoise_sweep.get_config("unshuffle_cnn")
+    config.model.noise_map = True
+    data = config.data
+    data.noise_level = True
+    data.noise_sigma = 0.0
+    data.noise_sigma_max = 75.0
+    data.val_crop = 256
+    train = config.train
+    train.batch_size = 16
+    train.learning_rate = 1e-3
+    train.warmup_steps = 1000
+    train.num_steps = 60000
+    train.eval_every = 2000
+    train.checkpoint_every = 500
+    train.log_every = 100
+    return config
