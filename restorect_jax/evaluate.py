@@ -9,7 +9,8 @@ on a bundle folder) or a shipped model (`--task`). Each image is padded
 (`image_ops.pad_to_multiple`) to the network stride, restored at full resolution (optionally
 as the mean of the 8 dihedral transforms, `--self_ensemble`), cropped back, clipped to [0, 1] and
 rounded to 8 bits as a saved PNG would be (`--noquantize` scores the float output as it is),
-then scored.
+then scored. A denoiser with a noise-level map estimates each image's level (blind), or with
+`--known_noise_level` reads the set's sigma (non-blind, as FFDNet's published figures are).
 Grey sets enter an RGB model as three equal channels and leave it as the channel mean.
 
 Writes to `--output` (default `<workdir>/eval`, or `eval/<baseline>` for `--baseline`):
@@ -76,6 +77,11 @@ _SAMPLER = flags.DEFINE_string(
 _STEPS = flags.DEFINE_integer("steps", None, "flow models: ODE steps with the model's solver")
 _STEPS_SWEEP = flags.DEFINE_list("steps_sweep", ["1", "2", "4", "8"], "ODE steps for the plot")
 _SELF_ENSEMBLE = flags.DEFINE_bool("self_ensemble", False, "average the 8 dihedral transforms")
+_KNOWN_NOISE_LEVEL = flags.DEFINE_bool(
+    "known_noise_level",
+    False,
+    "denoisers with a noise-level map read each set's true sigma instead of estimating it",
+)
 _METRICS = flags.DEFINE_list(
     "metrics", None, f"metrics ({', '.join(registry.METRICS)}); default: those that apply"
 )
@@ -218,7 +224,9 @@ def _restorers(argv_config) -> tuple[list[Restorer], pathlib.Path, ml_collection
         model = load_model(argv_config)
         cli.enable_compilation_cache(model.config.get("compilation_cache_dir"))
         logging.info("Evaluating %s (method %s)", model.name, model.config.method)
-        restorers.append(restorer_from_model(model, _SELF_ENSEMBLE.value))
+        restorers.append(
+            restorer_from_model(model, _SELF_ENSEMBLE.value, _KNOWN_NOISE_LEVEL.value)
+        )
         data = {"root": _DATA_ROOT.value or model.config.data.root, "tfds_dir": ""}
         data["tfds_dir"] = model.config.data.get("tfds_dir", "")
         if not _OUTPUT.value:  # a run's own eval/ folder; eval/<name> for shipped weights
@@ -331,6 +339,7 @@ def _write_report(output_dir, restorer: Restorer, sampler, results: list[dict]) 
         if restorer.takes_sampler
         else None,
         "self_ensemble": _SELF_ENSEMBLE.value,
+        "known_noise_level": _KNOWN_NOISE_LEVEL.value,
         "command": " ".join(["python -m restorect_jax.evaluate", *sys.argv[1:]]),
         "results": results,
     }

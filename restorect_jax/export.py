@@ -5,7 +5,8 @@
 
 The exported function maps (B, H, W, 3) float32 in [0, 1] to the restored batch, with the weights
 inside. Batch, height and width are symbolic (H and W multiples of the model's stride), so one
-file serves every size. `restorect_jax.exported.load_exported` runs it without the model code.
+file serves every size. A denoiser with a noise-level map takes a second argument, the (B,)
+noise levels (sigma / 255), which the caller chooses or estimates. `restorect_jax.exported.load_exported` runs it without the model code.
 """
 
 from __future__ import annotations
@@ -37,13 +38,18 @@ def export_model(model: inference.LoadedModel, sampler: flow.SamplerSpec | None)
     if model.needs_ground_truth:
         raise ValueError(f"{model.name} reads the ground truth; export a model that does not")
 
-    def restore(lq: jax.Array) -> jax.Array:
-        return model.method.predict(model.params, {}, {"lq": lq, "gt": lq}, sampler)
+    def restore(lq: jax.Array, noise_level: jax.Array | None = None) -> jax.Array:
+        batch = {"lq": lq, "gt": lq}
+        if noise_level is not None:
+            batch["noise_level"] = noise_level
+        return model.method.predict(model.params, {}, batch, sampler)
 
     stride = model.stride
     batch, height, width = export.symbolic_shape(f"b, {stride}*h, {stride}*w")
-    spec = jax.ShapeDtypeStruct((batch, height, width, 3), jnp.float32)
-    return export.export(jax.jit(restore))(spec)
+    specs = [jax.ShapeDtypeStruct((batch, height, width, 3), jnp.float32)]
+    if model.takes_noise_level:
+        specs.append(jax.ShapeDtypeStruct((batch,), jnp.float32))
+    return export.export(jax.jit(restore))(*specs)
 
 
 def main(argv: list[str]) -> None:
@@ -71,6 +77,7 @@ def main(argv: list[str]) -> None:
         if model.takes_sampler
         else None,
         "input": "(B, H, W, 3) float32 in [0, 1]; H, W multiples of stride",
+        "noise_level": model.takes_noise_level,
     }
     metadata_path(output).write_text(json.dumps(metadata, indent=2))
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB) and {metadata_path(output)}")

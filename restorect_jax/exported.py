@@ -3,6 +3,7 @@
     from restorect_jax.exported import load_exported
     restore = load_exported("model.stablehlo")
     restored = restore(images)  # (B, H, W, 3) float32 in [0, 1], any H and W
+    restored = restore(images, noise_level=25 / 255)  # a denoiser with a noise-level map
 
 This module imports nothing from the model code: the serialised StableHLO holds the network and
 its weights, and the JSON beside it (`<file>.json`) holds the stride the sides must divide by.
@@ -31,17 +32,21 @@ def metadata_path(path: str | pathlib.Path) -> pathlib.Path:
     return path.with_name(path.name + ".json")
 
 
-def load_exported(path: str | pathlib.Path) -> Callable[[np.ndarray], np.ndarray]:
+def load_exported(path: str | pathlib.Path) -> Callable[..., np.ndarray]:
     """A function restoring (B, H, W, 3) float32 batches with the exported model at `path`.
 
     Sides are padded to the model's stride (`image_ops.pad_to_multiple`), the output cropped back.
+    A model exported with a noise-level map needs `noise_level` (sigma / 255: one value, or
+    one per image); the others take none.
     """
     path = pathlib.Path(path)
     meta = metadata_path(path)
     if not path.is_file() or not meta.is_file():
         raise FileNotFoundError(f"{path} and {meta} must both exist")
     try:
-        stride = int(json.loads(meta.read_text())["stride"])
+        metadata = json.loads(meta.read_text())
+        stride = int(metadata["stride"])
+        takes_level = bool(metadata.get("noise_level", False))
     except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
         raise ExportedModelError(f"{meta}: not the metadata export writes ({err!r})") from None
     try:
@@ -52,12 +57,17 @@ def load_exported(path: str | pathlib.Path) -> Callable[[np.ndarray], np.ndarray
             f"damaged: {type(err).__name__})"
         ) from None
 
-    def restore(images: np.ndarray) -> np.ndarray:
+    def restore(images: np.ndarray, noise_level: float | np.ndarray | None = None) -> np.ndarray:
         images = np.asarray(images, np.float32)
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected (B, H, W, 3) images, got shape {images.shape}")
+        if takes_level != (noise_level is not None):
+            need = "needs a noise_level (sigma / 255)" if takes_level else "takes no noise_level"
+            raise ValueError(f"{path}: this model {need}")
         height, width = images.shape[1:3]
-        padded = pad_to_multiple(images, stride)
-        return np.asarray(exported.call(padded))[:, :height, :width]
+        arguments = [pad_to_multiple(images, stride)]
+        if takes_level:
+            arguments.append(np.broadcast_to(np.float32(noise_level), images.shape[:1]).copy())
+        return np.asarray(exported.call(*arguments))[:, :height, :width]
 
     return restore

@@ -63,16 +63,22 @@ def baseline_restorer(kind: str) -> Restorer:
     return Restorer("ground_truth", lambda lq, gt, sampler, sigma: gt, needs_gt=True)
 
 
-def restorer_from_model(model: inference.LoadedModel, self_ensemble: bool = False) -> Restorer:
-    """A loaded model (a run or a bundle) as a Restorer (8 dihedral passes if asked)."""
+def restorer_from_model(
+    model: inference.LoadedModel, self_ensemble: bool = False, known_noise_level: bool = False
+) -> Restorer:
+    """A loaded model (a run or a bundle) as a Restorer (8 dihedral passes if asked).
+
+    A denoiser with a noise-level map estimates each image's level, or with `known_noise_level`
+    reads the set's true sigma (non-blind, as FFDNet's published figures are).
+    """
 
     def restore(lq: np.ndarray, gt: np.ndarray | None, sampler, sigma=None) -> np.ndarray:
-        del sigma
+        level = sigma / 255.0 if known_noise_level and sigma is not None else None
         variants = range(8) if self_ensemble else (0,)
         outputs = []
         for k in variants:
             gt_k = None if gt is None else dihedral(gt, k)[None]
-            out = model.predict(dihedral(lq, k)[None], gt_k, sampler)[0]
+            out = model.predict(dihedral(lq, k)[None], gt_k, sampler, noise_level=level)[0]
             outputs.append(dihedral(out, k, inverse=True))
         return np.mean(outputs, axis=0)
 

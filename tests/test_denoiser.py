@@ -176,6 +176,22 @@ def test_noise_level_sets_the_strength_and_blind_uses_the_estimate(noise_map_run
         np.testing.assert_allclose(outputs[name], np.round(np.clip(image, 0, 1) * 255), atol=1)
 
 
+def test_exported_noise_map_model_takes_the_level(noise_map_run, tmp_path):
+    from restorect_jax import exported
+
+    output = tmp_path / "model.stablehlo"
+    result = run_module("restorect_jax.export", [f"--workdir={noise_map_run}", f"--output={output}"])
+    assert result.returncode == 0, result.stderr[-800:]
+    run = exported.load_exported(output)
+    model = inference.load_model(workdir=str(noise_map_run))
+    images = _photo(40)[None]
+    np.testing.assert_allclose(
+        run(images, noise_level=20 / 255), model.predict(images, noise_level=20 / 255), atol=1e-5
+    )
+    with pytest.raises(ValueError, match="needs a noise_level"):
+        run(images)
+
+
 # --- packs --------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Benchmark: the bundled denoiser against a DnCNN of the published shape, on this CPU, in one run.
 
   python tools/bench_dncnn.py --out tools/results/bench_dncnn_cpu
+  python tools/bench_dncnn.py --workdir runs/denoiser --out tools/results/bench_dncnn_denoiser_cpu
 
 DnCNN (Zhang et al. 2017, the colour model): 17 layers of 3x3 convolutions at 64 channels,
 conv + ReLU, 15 x (conv + BatchNorm + ReLU), conv to 3 channels, predicting the noise
@@ -30,6 +31,7 @@ from bench_common import median_seconds, param_count, write_report
 from restorect_jax import inference
 
 _TASK = flags.DEFINE_string("task", "denoise", "bundled model to time")
+_WORKDIRS = flags.DEFINE_list("workdir", [], "runs or bundle folders to time as well")
 _REPS = flags.DEFINE_integer("reps", 10, "timed calls per model")
 _SIZE = flags.DEFINE_integer("size", 512, "image side")
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 2048, "side of the peak-measuring matmul")
@@ -74,11 +76,17 @@ def dncnn_row(image: np.ndarray, reps: int) -> dict:
     }
 
 
-def bundled_row(image: np.ndarray, reps: int) -> dict:
-    model = inference.load_model(task=_TASK.value)
+def model_row(image: np.ndarray, reps: int, workdir: str | None = None) -> dict:
+    """The bundled model of --task, or the run (bundle) in `workdir`."""
+    if workdir is None:
+        model = inference.load_model(task=_TASK.value)
+        label = f"bundled {_TASK.value} model ({model.name}, its default sampler)"
+    else:
+        model = inference.load_model(workdir=workdir)
+        label = f"{model.name} ({model.config.model.name})"
     _, height, width, _ = image.shape
     return {
-        "model": f"bundled {_TASK.value} model ({model.name}, its default sampler)",
+        "model": label,
         "params": param_count(model.params),
         "seconds": median_seconds(lambda: model.predict(image), reps),
         "xla_flops": model.flops(height, width),
@@ -102,13 +110,11 @@ def markdown(report: dict) -> list[str]:
             f"| {row['model']} | {row['params']:,} | {row['seconds']:.3f} | "
             f"{row['flops_per_pixel']:,.0f} | {row['gflops']:.1f} ({row['fraction_of_peak']:.1%}) |"
         )
-    first, second = report["rows"]
+    *models, dncnn = report["rows"]
+    lines.append("")
     lines += [
-        "",
-        (
-            f"{second['model']} takes {second['seconds'] / first['seconds']:.2f}x the time "
-            f"of the {first['model']}."
-        ),
+        f"{dncnn['model']} takes {dncnn['seconds'] / row['seconds']:.2f}x the time of {row['model']}."
+        for row in models
     ]
     return lines
 
@@ -118,7 +124,9 @@ def main(argv: list[str]) -> None:
     size, reps = _SIZE.value, _REPS.value
     image = np.random.default_rng(0).uniform(size=(1, size, size, 3)).astype(np.float32)
     peak = matmul_gflops(_MATMUL_SIZE.value, reps)
-    rows = [bundled_row(image, reps), dncnn_row(image, reps)]
+    rows = [model_row(image, reps)]
+    rows += [model_row(image, reps, workdir) for workdir in _WORKDIRS.value]
+    rows.append(dncnn_row(image, reps))
     for row in rows:
         row["flops_per_pixel"] = row["xla_flops"] / size**2
         row["gflops"] = row["xla_flops"] / row["seconds"] / 1e9

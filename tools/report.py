@@ -487,11 +487,13 @@ def render_bench_dncnn(path: pathlib.Path) -> list[str]:
     ]
     header = ["model", "params", f"s per {report['size']}^2 image", "FLOPs/pixel (XLA)"]
     header.append("GFLOP/s (of matmul peak)")
-    bundled, dncnn = report["rows"]
+    *models, dncnn = report["rows"]
+    ratios = "; ".join(
+        f"{dncnn['seconds'] / row['seconds']:.2f}x that of {row['model']}" for row in models
+    )
     note = (
         f"XLA fp32 matmul peak in the same run: {report['matmul_gflops']:.0f} GFLOP/s "
-        f"({report['machine']}). DnCNN takes {dncnn['seconds'] / bundled['seconds']:.2f}x the "
-        "bundled denoiser's time per image."
+        f"({report['machine']}). DnCNN's time per image is {ratios}."
     )
     return markdown_table(header, rows) + ["", note, "", written_by([report["command"]])]
 
@@ -650,6 +652,130 @@ EVAL_LOWLIGHT = EvalTable(
 )
 
 
+# --- the shipped denoiser (issue 25) -------------------------------------------------------------
+
+
+def render_sweep_denoise(path: pathlib.Path) -> list[str]:
+    """The architecture sweep at equal CPU time, best first, with its curve."""
+    report = load_json(path)
+    rows = []
+    for row in sorted(report["rows"], key=lambda r: -r["cbsd68_sigma25"]["psnr"]):
+        scores = row["cbsd68_sigma25"]
+        rows.append(
+            [
+                row["candidate"],
+                f"{row['params'] / 1e6:.2f}M",
+                f"{row['macs_per_pixel'] / 1e6:.3f}",
+                f"{row['seconds_per_512']:.2f}",
+                f"{row['batch_size']} x {row['patch_size']}²",
+                str(row["steps"]),
+                f"{row['cpu_minutes']:.0f} ({row['wall_minutes']:.0f})",
+                f"{scores['psnr']:.2f} / {scores['ssim']:.4f}",
+            ]
+        )
+    header = (
+        "candidate",
+        "params",
+        "M multiply-adds / pixel",
+        "s / 512² image",
+        "batch x crop",
+        "steps",
+        "CPU (wall) minutes",
+        "CBSD68 σ25 PSNR / SSIM",
+    )
+    curve = _shown(path.with_name(path.stem + "_curve.png"))
+    return [
+        *markdown_table(header, rows),
+        "",
+        f"![held-out PSNR against training CPU minutes]({curve})",
+        "",
+        written_by([report["command"]]),
+    ]
+
+
+def render_noise_estimate(path: pathlib.Path) -> list[str]:
+    """The blind noise-level estimator's error per set and sigma."""
+    report = load_json(path)
+    rows = [
+        [
+            row["dataset"],
+            str(row["sigma"]),
+            f"{row['mean_estimate']:.2f}",
+            f"{row['bias']:+.2f}",
+            f"{row['mean_abs_error']:.2f}",
+            f"{row['max_abs_error']:.2f}",
+            f"{row['seconds_per_image']:.3f}",
+        ]
+        for row in report["rows"]
+    ]
+    header = ("set", "σ", "mean estimate", "bias", "mean abs error", "max abs error", "s / image")
+    return [*markdown_table(header, rows), "", written_by([report["command"]])]
+
+
+CURVE_ROWS = 12  # the curve table shows at most this many validation points, evenly spread
+
+
+def curve_slope(points: Sequence[dict]) -> str:
+    """The held-out PSNR gained over the last quadrupling of steps, where the curve spans one."""
+    last = points[-1]
+    earlier = [p for p in points if p["step"] <= last["step"] / 4]
+    if not earlier:
+        return "the run has not yet quadrupled its first validated step"
+    base = earlier[-1]
+    gain = last["psnr"] - base["psnr"]
+    return f"{gain:+.2f} dB from step {base['step']} to {last['step']} ({last['step'] / base['step']:.1f}x)"
+
+
+def render_denoiser_curve(path: pathlib.Path) -> list[str]:
+    """The long run's curve: held-out PSNR against steps and hours, and its recent slope."""
+    report = load_json(path)
+    points = report["points"]
+    if not points:
+        raise ReportError(f"{_shown(path)} has no validation points")
+    stride = max(1, -(-len(points) // CURVE_ROWS))
+    shown = points[::stride] if points[-1] in points[::stride] else points[::stride] + points[-1:]
+    rows = [
+        [
+            str(p["step"]),
+            f"{p['cpu_hours']:.2f}",
+            f"{p['wall_hours']:.2f}",
+            f"{p['psnr']:.2f}",
+            f"{p['ssim']:.4f}",
+        ]
+        for p in shown
+    ]
+    header = ("step", "CPU hours", "wall hours", "held-out PSNR", "SSIM")
+    picture = _shown(path.with_suffix(".png"))
+    return [
+        *markdown_table(header, rows),
+        "",
+        f"Slope at the end: {curve_slope(points)}. Validation: {report['validation']}.",
+        "",
+        f"![held-out PSNR against training steps]({picture})",
+        "",
+        written_by([report["command"]]),
+    ]
+
+
+def draw_denoiser_curve(path: pathlib.Path) -> None:
+    """`<path>.png`: held-out PSNR against steps (log scale), from the curve JSON."""
+    import matplotlib  # noqa: PLC0415 (only drawing needs it)
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    points = load_json(path)["points"]
+    figure, axes = pyplot.subplots(figsize=(6, 3.5))
+    axes.plot([p["step"] for p in points], [p["psnr"] for p in points], "o-", markersize=3)
+    axes.set_xscale("log")
+    axes.set_xlabel("training step")
+    axes.set_ylabel("held-out PSNR (dB)")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path.with_suffix(".png"), dpi=120)
+    pyplot.close(figure)
+
+
 def _render_bench(bench: str, table: Callable[[dict], list[str]], task: str, res: pathlib.Path):
     return render_with_command(table, res / f"bench_{bench}_{task}_cpu.json")
 
@@ -678,6 +804,13 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "eval_denoise_blind": lambda res: render_eval(EVAL_DENOISE_BLIND, res / "eval"),
     "eval_derain": lambda res: render_eval(EVAL_DERAIN, res / "eval"),
     "eval_lowlight": lambda res: render_eval(EVAL_LOWLIGHT, res / "eval"),
+    "sweep_denoise": lambda res: render_sweep_denoise(res / "sweep_denoise_cpu.json"),
+    "noise_estimate": lambda res: render_noise_estimate(res / "noise_estimate_cpu.json"),
+    "denoiser_curve": lambda res: render_denoiser_curve(res / "denoiser_curve_cpu.json"),
+}
+# JSON whose picture `report.py` draws beside it (not under --check).
+PICTURES: dict[str, Callable[[pathlib.Path], None]] = {
+    "denoiser_curve_cpu.json": draw_denoiser_curve,
 }
 
 
@@ -764,6 +897,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         sys.stdout.write("".join(diffs))
         return 1 if diffs else 0
+    for name, draw in PICTURES.items():
+        draw(RESULTS / name)
     if new_text != text:
         args.readme.write_text(new_text)
     return 0
