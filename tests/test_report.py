@@ -322,3 +322,46 @@ def test_bench_fluxir_renderer_gives_rl_gains_and_each_costs_breakpoint(tmp_path
         "(b.json): CBSD68 +1.50."
     ) in lines
     assert lines[-1] == "Written by: `python tools/bench_fluxir.py --task denoise`"
+
+
+def test_denoiser_curve_renderer_states_the_slope_over_the_last_quadrupling(tmp_path):
+    points = [
+        {"step": step, "wall_hours": step / 3600, "cpu_hours": step / 1800, "psnr": psnr,
+         "ssim": 0.8, "train_loss": 0.03}
+        for step, psnr in ((500, 28.0), (1000, 29.0), (2000, 29.5), (4000, 29.8))
+    ]
+    payload = {
+        "command": "python tools/run_curve.py --pack p --out o",
+        "validation": "denoise/train/CBSD432 records [400, 432]",
+        "points": points,
+    }
+    path = tmp_path / "denoiser_curve_cpu.json"
+    path.write_text(json.dumps(payload))
+    lines = report.render_denoiser_curve(path)
+    assert lines[:3] == [
+        "| step | CPU hours | wall hours | held-out PSNR | SSIM |",
+        "|---|---|---|---|---|",
+        "| 500 | 0.28 | 0.14 | 28.00 | 0.8000 |",
+    ]
+    assert "Slope at the end: +0.80 dB from step 1000 to 4000 (4.0x)." in "\n".join(lines)
+    assert lines[-1] == "Written by: `python tools/run_curve.py --pack p --out o`"
+    report.draw_denoiser_curve(path)
+    assert path.with_suffix(".png").stat().st_size > 1000
+
+
+def test_sweep_renderer_sorts_by_psnr_and_links_the_curve(tmp_path):
+    def row(name: str, psnr: float) -> dict:
+        return {
+            "candidate": name, "params": 850_000, "macs_per_pixel": 211_000,
+            "seconds_per_512": 0.94, "batch_size": 8, "patch_size": 64, "steps": 1700,
+            "cpu_minutes": 30.2, "wall_minutes": 16.0,
+            "cbsd68_sigma25": {"psnr": psnr, "ssim": 0.86},
+        }
+
+    path = tmp_path / "sweep_denoise_cpu.json"
+    path.write_text(json.dumps({"command": "python tools/sweep_denoise.py", "rows": [
+        row("time_unet", 29.5), row("unshuffle_cnn", 30.4)]}))
+    lines = report.render_sweep_denoise(path)
+    assert lines[2].startswith("| unshuffle_cnn | 0.85M | 0.211 | 0.94 | 8 x 64² | 1700 | 30 (16) |")
+    assert lines[3].startswith("| time_unet |")
+    assert "sweep_denoise_cpu_curve.png" in lines[-3]

@@ -789,6 +789,7 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "speed_steps": render_speed_steps,
     "profile_teacher": render_profile_teacher,
     "bench_dncnn": lambda res: render_bench_dncnn(res / "bench_dncnn_cpu.json"),
+    "bench_dncnn_denoiser": lambda res: render_bench_dncnn(res / "bench_dncnn_denoiser_cpu.json"),
     "bench_xla_flags": lambda res: render_bench_xla_flags(res / "bench_xla_flags_cpu.json"),
     **{
         f"bench_{bench}_{task}": functools.partial(_render_bench, bench, table, task)
@@ -808,9 +809,10 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "noise_estimate": lambda res: render_noise_estimate(res / "noise_estimate_cpu.json"),
     "denoiser_curve": lambda res: render_denoiser_curve(res / "denoiser_curve_cpu.json"),
 }
-# JSON whose picture `report.py` draws beside it (not under --check).
+# Tables whose picture `report.py` draws beside their JSON (when the README shows the table,
+# and not under --check).
 PICTURES: dict[str, Callable[[pathlib.Path], None]] = {
-    "denoiser_curve_cpu.json": draw_denoiser_curve,
+    "denoiser_curve": lambda res: draw_denoiser_curve(res / "denoiser_curve_cpu.json"),
 }
 
 
@@ -891,14 +893,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = args.readme.read_text()
     try:
         new_text, diffs = refresh(text, RESULTS, args.partial)
+        if not args.check:
+            for block in find_blocks(text):
+                if block.name in PICTURES:
+                    PICTURES[block.name](RESULTS)
     except ReportError as error:
         print(f"report.py: {args.readme.name}: {error}", file=sys.stderr)
         return 2
     if args.check:
         sys.stdout.write("".join(diffs))
         return 1 if diffs else 0
-    for name, draw in PICTURES.items():
-        draw(RESULTS / name)
     if new_text != text:
         args.readme.write_text(new_text)
     return 0
