@@ -87,7 +87,7 @@ def curve(workdir: pathlib.Path) -> list[dict]:
 def sweep_candidate(candidate: str, root: pathlib.Path) -> dict:
     """Calibrates, trains and scores one candidate (skipping finished steps); its JSON row."""
     calibration = root / f"{candidate}_calibration"
-    if not (calibration / "final_metrics.json").exists() and not _calibrated(calibration):
+    if not _calibrated(calibration):
         _train(
             candidate,
             calibration,
