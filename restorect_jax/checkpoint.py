@@ -1,9 +1,13 @@
 """The one wrapper over Orbax: train state and data-iterator state saved and restored together."""
 
+import contextlib
 import json
 import logging
+import os
 import pathlib
 import shutil
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -13,6 +17,53 @@ from jax.experimental import multihost_utils
 
 # Key of the `data` item that lists the data-iterator state of every process, in process order.
 PROCESS_STATES = "process_states"
+
+# Orbax writes a checkpoint under `<step>.orbax-checkpoint-tmp...` and renames it when done.
+_PARTIAL_GLOB = "*.orbax-checkpoint-tmp*"
+
+
+# Orbax's per-checkpoint files besides the arrays (metadata, OCDBT manifests): about 3 MB.
+_METADATA_BYTES = 4 * 2**20
+
+
+def _nbytes(tree: Any) -> int:
+    return sum(int(getattr(leaf, "nbytes", 0)) for leaf in jax.tree.leaves(tree))
+
+
+def _is_closed_loop(error: BaseException | None) -> bool:
+    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
+def _quiet_closed_loop_callbacks() -> None:
+    """Drops the "Event loop is closed" errors that tensorstore's threads report (one traceback
+    per pending array write) once Orbax has abandoned a failed write; installed once."""
+    previous = sys.unraisablehook
+    if getattr(previous, "quiets_closed_loops", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        if not _is_closed_loop(unraisable.exc_value):
+            previous(unraisable)
+
+    hook.quiets_closed_loops = True
+    sys.unraisablehook = hook
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint of another network than the config builds (not a damaged one)."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full disk, a lost mount); the message says which,
+    why, and which checkpoint is the newest good one."""
+
+
+def _item_handlers() -> dict[str, ocp.CheckpointHandler]:
+    return {
+        "state": ocp.StandardCheckpointHandler(),
+        "data": ocp.JsonCheckpointHandler(),
+        "copies": ocp.StandardCheckpointHandler(),
+    }
 
 
 class Checkpointer:
@@ -31,8 +82,11 @@ class Checkpointer:
         )
         self.directory = pathlib.Path(directory).absolute()
         self._manager = ocp.CheckpointManager(
-            self.directory, options=options, item_names=("state", "data", "copies")
+            self.directory, options=options, item_handlers=_item_handlers()
         )
+        self._writing: int | None = None  # the step of a save that may still be in the background
+        self._failed = False
+        _quiet_closed_loop_callbacks()
 
     def latest_step(self) -> int | None:
         """The newest fully written checkpoint's step, or None."""
@@ -42,13 +96,67 @@ class Checkpointer:
         """Starts writing a checkpoint (in the background when async); returns once arrays are copied.
 
         `copies`: a method's frozen copies of its params (`train.FrozenCopies`), if it has any.
+        Raises CheckpointWriteError when this write, or the previous background one, failed.
         """
         data = {PROCESS_STATES: _gather_process_states(data_state)}
         items = {"state": ocp.args.StandardSave(state), "data": ocp.args.JsonSave(data)}
         if copies:
             items["copies"] = ocp.args.StandardSave(copies)
-        self._manager.save(step, args=ocp.args.Composite(**items), force=True)
+        with self._reporting_failures():
+            self._manager.wait_until_finished()  # the previous write's failure, if any
+            self._writing = step
+            self._check_free_space(step, _nbytes(state) + _nbytes(copies))
+            self._manager.save(step, args=ocp.args.Composite(**items), force=True)
         logging.info("Checkpoint for step %d started in %s", step, self.directory)
+
+    def _check_free_space(self, step: int, state_bytes: int) -> None:
+        """Raises CheckpointWriteError before writing when the disk has clearly too little room.
+
+        A checkpoint takes about its arrays' bytes plus a few MB of Orbax metadata; the older
+        ones are deleted only once it is complete. Refusing up front leaves nothing to clean up;
+        a disk that fills during the write is still handled (`_reporting_failures`).
+        """
+        needed = int(1.25 * state_bytes) + _METADATA_BYTES
+        free = shutil.disk_usage(self.directory).free
+        if free < needed:
+            raise CheckpointWriteError(
+                f"could not write the checkpoint of step {step} in {self.directory} (no space "
+                f"left on the device: it needs about {needed / 1e6:.0f} MB, "
+                f"{free / 1e6:.0f} MB are free); {self._newest_good()}"
+            )
+
+    @contextlib.contextmanager
+    def _reporting_failures(self) -> Iterator[None]:
+        """Turns a failed write (here or in Orbax's background threads) into one
+        CheckpointWriteError, after removing the partial checkpoint it left."""
+        try:
+            yield
+        except CheckpointWriteError:
+            self._failed = True
+            raise
+        except (OSError, ValueError) as error:  # tensorstore reports ENOSPC as a ValueError
+            self._failed = True
+            with contextlib.suppress(Exception):  # let the other background writes end
+                self._manager.wait_until_finished()
+            self._remove_partial()
+            why = _first_line(error)
+            if "RESOURCE_EXHAUSTED" in why or "No space left" in why:
+                why = "no space left on the device"
+            raise CheckpointWriteError(
+                f"could not write the checkpoint of step {self._writing} in {self.directory} "
+                f"({why}); {self._newest_good()}"
+            ) from None
+
+    def _newest_good(self) -> str:
+        latest = self._manager.latest_step()
+        return "no checkpoint yet" if latest is None else f"newest good checkpoint: step {latest}"
+
+    def _remove_partial(self) -> None:
+        """Deletes Orbax's unfinished `<step>.orbax-checkpoint-tmp*` folders (process 0)."""
+        if jax.process_index() != 0:
+            return
+        for partial in self.directory.glob(_PARTIAL_GLOB):
+            shutil.rmtree(partial, ignore_errors=True)
 
     def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
         """Restores the checkpoint at `step` into the structure, dtypes and shardings of `abstract_state`.
@@ -76,10 +184,20 @@ class Checkpointer:
         """(step, state, data state, copies) of the newest checkpoint that restores, or None.
 
         A checkpoint that fails to restore (a truncated or missing file) is moved to
-        `<directory>_damaged/<step>` with a warning, never deleted, and the next older one is
-        tried; the run then resumes from there and writes its later steps afresh.
+        `<directory>_damaged/<step>` (`<step>_2`, ... if taken) with a warning, never deleted,
+        and the next older one is tried; the run then resumes from there and writes its later
+        steps afresh. A readable checkpoint of another network raises CheckpointMismatchError
+        and stays where it is.
         """
         for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                saved = self._manager.item_metadata(step)["state"]
+                if saved is None:
+                    raise FileNotFoundError("its state metadata is missing")
+            except Exception as err:  # noqa: BLE001 (Orbax raises many types for a damaged file)
+                self._set_aside(step, err)
+                continue
+            check_same_network(getattr(saved, "tree", saved), abstract_state, self.directory, step)
             try:
                 state, data_state = self.restore(step, abstract_state)
                 copies = (
@@ -92,7 +210,11 @@ class Checkpointer:
         return None
 
     def _set_aside(self, step: int, err: Exception) -> None:
-        damaged = self.directory.with_name(self.directory.name + "_damaged") / str(step)
+        folder = self.directory.with_name(self.directory.name + "_damaged")
+        damaged, index = folder / str(step), 1
+        while damaged.exists():  # a step set aside before keeps its place: never nest
+            index += 1
+            damaged = folder / f"{step}_{index}"
         why = _first_line(err)
         logging.warning(
             "Checkpoint step %d in %s cannot be restored (%s): moved to %s; trying an older one.",
@@ -103,16 +225,55 @@ class Checkpointer:
         )
         if jax.process_index() == 0:
             damaged.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(self.directory / str(step)), damaged)
+            os.rename(self.directory / str(step), damaged)
         self._manager.reload()
 
     def wait(self) -> None:
-        """Blocks until background writes have finished."""
-        self._manager.wait_until_finished()
+        """Blocks until background writes have finished; CheckpointWriteError if one failed."""
+        with self._reporting_failures():
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        """Waits for background writes and closes; after a reported failure, closes quietly."""
+        if self._failed:
+            with contextlib.suppress(Exception):
+                self._manager.close()
+            self._remove_partial()
+            return
+        with self._reporting_failures():
+            self._manager.wait_until_finished()
+            self._manager.close()
+
+
+def _shapes_by_path(tree: Any) -> dict[str, tuple]:
+    return {
+        jax.tree_util.keystr(path): tuple(getattr(leaf, "shape", ()) or ())
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+    }
+
+
+def check_same_network(saved: Any, abstract_state: Any, directory: pathlib.Path, step: int):
+    """Raises CheckpointMismatchError unless the saved state's params have the names and shapes
+    of `abstract_state.params`, and its whole state the same multiset of shapes (optimiser
+    included). A checkpoint of another network is refused, never set aside as damaged."""
+    saved_params = saved["params"] if isinstance(saved, dict) and "params" in saved else {}
+    want, found = _shapes_by_path(abstract_state.params), _shapes_by_path(saved_params)
+    for key in sorted(want.keys() | found.keys()):
+        if want.get(key) != found.get(key):
+            raise CheckpointMismatchError(
+                f"checkpoint step {step} in {directory} is of another network: parameter {key} "
+                f"is {found.get(key, 'missing')} there, the config builds "
+                f"{want.get(key, 'nothing')}; resume with the run's own config or use a new "
+                "--workdir"
+            )
+    want_all = sorted(map(str, _shapes_by_path(abstract_state).values()))
+    found_all = sorted(map(str, _shapes_by_path(saved).values()))
+    if want_all != found_all:
+        raise CheckpointMismatchError(
+            f"checkpoint step {step} in {directory} holds a train state of {len(found_all)} "
+            f"arrays, the config builds {len(want_all)} (another optimiser or method?); resume "
+            "with the run's own config or use a new --workdir"
+        )
 
 
 def _gather_process_states(data_state: dict) -> list[dict]:
@@ -163,15 +324,10 @@ def load_state(
     directory = pathlib.Path(directory).absolute()
     if not directory.exists():
         raise FileNotFoundError(f"No checkpoint directory at {directory}")
-    handlers = {
-        "state": ocp.StandardCheckpointHandler(),
-        "data": ocp.JsonCheckpointHandler(),
-        "copies": ocp.StandardCheckpointHandler(),
-    }
     with ocp.CheckpointManager(
         directory,
         options=ocp.CheckpointManagerOptions(read_only=True),
-        item_handlers=handlers,
+        item_handlers=_item_handlers(),
     ) as manager:
         candidates = sorted(manager.all_steps(), reverse=True) if step is None else [step]
         if not candidates:

@@ -5,27 +5,35 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 
 import jax
 
+from restorect_jax import logs, signals
+
 DEBUG_ENV = "RESTORECT_DEBUG"  # set to 1 to see the Python traceback of any error
 
 
 def one_line_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
-    """`main` with any uncaught error printed as `error: <type>: <message>` (exit 1) and
-    Ctrl-C as `interrupted` (exit 130); with RESTORECT_DEBUG=1 errors propagate unchanged."""
+    """`main` with any uncaught error printed as `error: <type>: <message>` (exit 1) and Ctrl-C
+    or SIGTERM as `interrupted` (exit 130 or 143); with RESTORECT_DEBUG=1 errors propagate
+    unchanged. SIGTERM raises `signals.Terminated` while `main` runs (training replaces that
+    handler with its own, which stops at the next log step). Library log chatter is kept off
+    the terminal (`logs.quiet_terminal`)."""
 
     @functools.wraps(main)
     def wrapped(argv: list[str]) -> None:
+        previous = signal.signal(signal.SIGTERM, signals.raise_terminated)
+        logs.quiet_terminal()
         try:
             main(argv)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             if os.environ.get(DEBUG_ENV):
                 raise
             print("\ninterrupted", file=sys.stderr)
-            raise SystemExit(130) from None
+            raise SystemExit(signals.interrupt_exit_code(interrupt)) from None
         except Exception as error:
             if os.environ.get(DEBUG_ENV):
                 raise
@@ -35,6 +43,8 @@ def one_line_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], 
                 file=sys.stderr,
             )
             raise SystemExit(1) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     return wrapped
 

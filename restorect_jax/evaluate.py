@@ -39,7 +39,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from restorect_jax import cli, flow, inference, scoring, writers
+from restorect_jax import cli, flow, inference, safe_files, scoring, signals, writers
 from restorect_jax.data import benchmarks
 from restorect_jax.data.pipeline import DATA_DIR_ENV, resolve_data_root
 from restorect_jax.metrics import registry
@@ -97,10 +97,21 @@ _GRID_IMAGES = flags.DEFINE_integer(
 _DATA_ROOT = flags.DEFINE_string("data_root", None, f"benchmark data; default ${DATA_DIR_ENV}")
 _TFDS_DIR = flags.DEFINE_string("tfds_dir", None, "TFDS directory; default the config's")
 _OUTPUT = flags.DEFINE_string("output", None, "output folder")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "replace the files of an earlier evaluation in --output"
+)
 
 
 class EvaluationError(Exception):
     """A problem with the user's request; printed as one line, without a traceback."""
+
+
+class EvaluationInterrupted(Exception):
+    """Ctrl-C or SIGTERM part way: `done` of `total` (set, sigma) scores were finished."""
+
+    def __init__(self, done: int, total: int, exit_code: int):
+        super().__init__(f"interrupted: scored {done} of {total} sets and noise levels; no report")
+        self.exit_code = exit_code
 
 
 # --- what restores -------------------------------------------------------------------------
@@ -135,10 +146,13 @@ def check_metrics(names: Sequence[str], benchmark: benchmarks.Benchmark) -> None
 
 
 def write_csv(path: pathlib.Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    def write(temporary: pathlib.Path) -> None:
+        with temporary.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    safe_files.write_new(path, write, overwrite=_OVERWRITE.value)
 
 
 def write_grid(path: pathlib.Path, records: list[dict[str, Any]], outputs: list[np.ndarray]):
@@ -147,7 +161,7 @@ def write_grid(path: pathlib.Path, records: list[dict[str, Any]], outputs: list[
     for record, output in zip(records, outputs):
         row = [record["lq"], output] + ([record["gt"]] if "gt" in record else [])
         rows.append([scoring.as_rgb(np.clip(image, 0.0, 1.0)) for image in row])
-    writers.save_png(path, writers.image_grid(rows))
+    writers.save_png(path, writers.image_grid(rows), overwrite=_OVERWRITE.value)
 
 
 def write_steps_plot(path: pathlib.Path, title: str, by_steps: dict[int, float]) -> None:
@@ -165,7 +179,11 @@ def write_steps_plot(path: pathlib.Path, title: str, by_steps: dict[int, float])
     axes.set_title(title)
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    safe_files.write_new(
+        path,
+        lambda temporary: figure.savefig(temporary, dpi=120, format="png"),
+        overwrite=_OVERWRITE.value,
+    )
     plt.close(figure)
 
 
@@ -191,11 +209,75 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
 
 
 def _sigmas() -> list[int]:
+    """--sigma's noise levels, each an integer in [0, 255]."""
     try:
         sigmas = [int(s) for s in _SIGMA.value]
-    except ValueError as err:
-        raise EvaluationError(f"--sigma must be integers, got {_SIGMA.value}") from err
+    except ValueError:
+        sigmas = []
+    if not sigmas or not all(0 <= sigma <= 255 for sigma in sigmas):
+        raise EvaluationError(
+            f"--sigma {','.join(_SIGMA.value)}: must be integers in [0, 255] (the 8-bit scale)"
+        )
     return sigmas
+
+
+def _check_flags() -> None:
+    """Raises EvaluationError naming the first bad numeric flag, before any work."""
+    _sigmas()
+    if _MAX_IMAGES.value < 0:
+        raise EvaluationError(f"--max_images {_MAX_IMAGES.value}: must be >= 0 (0 scores all)")
+    if _CROP_BORDER.value < 0:
+        raise EvaluationError(f"--crop_border {_CROP_BORDER.value}: must be >= 0")
+
+
+def _check_crop_border(plans: list[tuple], data_root: pathlib.Path, tfds_dir: pathlib.Path):
+    """Raises EvaluationError when --crop_border leaves nothing of some set's smallest image."""
+    border = _CROP_BORDER.value
+    if not border:
+        return
+    for benchmark, sigma, _ in {plan[0].name: plan for plan in plans}.values():
+        records = _records(benchmark, sigma, data_root, tfds_dir)
+        height, width = min((r["lq"].shape[:2] for r in records), key=min)
+        if 2 * border >= min(height, width):
+            raise EvaluationError(
+                f"--crop_border {border}: leaves nothing of {benchmark.name}'s {height}x{width} "
+                "image (at most half its shorter side, less one)"
+            )
+
+
+def _check_outputs(output_dir: pathlib.Path, plans: list[tuple]) -> None:
+    """Raises EvaluationError naming --output when it cannot be written or (without
+    --overwrite) already holds a file this evaluation writes."""
+    try:
+        writers.ensure_writable_folder(output_dir, "--output")
+    except writers.FolderError as err:
+        raise EvaluationError(str(err)) from None
+    if _OVERWRITE.value:
+        return
+    stems = {_stem(benchmark, sigma) for benchmark, sigma, _ in plans}
+    names = ["results.json", "results.md"] + [
+        f"{stem}{end}" for stem in sorted(stems) for end in (".csv", "_grid.png", "_steps.png")
+    ]
+    for folder in (output_dir, output_dir / f"baseline_{_BASELINE.value}"):
+        for name in names:
+            if (folder / name).exists():
+                raise EvaluationError(
+                    f"--output {output_dir}: holds {folder / name} from an earlier evaluation "
+                    "(pass --overwrite to replace it, or another --output)"
+                )
+
+
+def _stem(benchmark: benchmarks.Benchmark, sigma: int | None) -> str:
+    """The file-name stem of one (set, sigma): `CBSD68_sigma25`, `DICM`."""
+    return benchmark.name + (f"_sigma{sigma}" if sigma is not None else "")
+
+
+def _records(benchmark, sigma, data_root, tfds_dir) -> list[dict[str, Any]]:
+    try:
+        records = benchmarks.load_benchmark(benchmark.name, data_root, tfds_dir, sigma=sigma)
+    except (FileNotFoundError, ValueError) as err:
+        raise EvaluationError(str(err)) from err
+    return records[: _MAX_IMAGES.value or None]
 
 
 def _datasets(restorer: Restorer) -> list[benchmarks.Benchmark]:
@@ -224,9 +306,7 @@ def _restorers(argv_config) -> tuple[list[Restorer], pathlib.Path, ml_collection
         model = load_model(argv_config)
         cli.enable_compilation_cache(model.config.get("compilation_cache_dir"))
         logging.info("Evaluating %s (method %s)", model.name, model.config.method)
-        restorers.append(
-            restorer_from_model(model, _SELF_ENSEMBLE.value, _KNOWN_NOISE_LEVEL.value)
-        )
+        restorers.append(restorer_from_model(model, _SELF_ENSEMBLE.value, _KNOWN_NOISE_LEVEL.value))
         data = {"root": _DATA_ROOT.value or model.config.data.root, "tfds_dir": ""}
         data["tfds_dir"] = model.config.data.get("tfds_dir", "")
         if not _OUTPUT.value:  # a run's own eval/ folder; eval/<name> for shipped weights
@@ -266,18 +346,14 @@ def _plans(restorer: Restorer, datasets: list[benchmarks.Benchmark]) -> list[tup
 def _evaluate_plan(restorer, plan, data_root, tfds_dir, sampler, output_dir) -> dict[str, Any]:
     """Scores one restorer on one (set, sigma); writes its CSV, grid and steps plot."""
     benchmark, sigma, names = plan
-    try:
-        records = benchmarks.load_benchmark(benchmark.name, data_root, tfds_dir, sigma=sigma)
-    except (FileNotFoundError, ValueError) as err:
-        raise EvaluationError(str(err)) from err
-    records = records[: _MAX_IMAGES.value or None]
+    records = _records(benchmark, sigma, data_root, tfds_dir)
     y_channel = (
         _Y_CHANNEL.value == "true" or (_Y_CHANNEL.value == "auto" and benchmark.task == "derain")
     ) and not benchmark.grey
     protocol = Protocol(y_channel, _CROP_BORDER.value, _QUANTIZE.value, data_root / "metrics")
     noisy = sigma is not None and restorer.name != "ground_truth"
     label = benchmark.name + (f" σ={sigma}" if noisy else "")
-    stem = benchmark.name + (f"_sigma{sigma}" if sigma is not None else "")
+    stem = _stem(benchmark, sigma)
     rows, grid_outputs = evaluate_dataset(
         restorer, benchmark, records, names, protocol, sampler, _GRID_IMAGES.value, sigma
     )
@@ -305,6 +381,7 @@ def _evaluate_plan(restorer, plan, data_root, tfds_dir, sampler, output_dir) -> 
 
 def evaluate(argv_config: ml_collections.ConfigDict | None) -> pathlib.Path:
     """Runs the evaluation the flags ask for; returns the output folder."""
+    _check_flags()
     restorers, output_dir, data_config = _restorers(argv_config)
     try:
         data_root = resolve_data_root(data_config)
@@ -323,11 +400,18 @@ def evaluate(argv_config: ml_collections.ConfigDict | None) -> pathlib.Path:
             raise EvaluationError(str(err)) from None
     datasets = _datasets(restorers[0])
     plans = [(restorer, _plans(restorer, datasets)) for restorer in restorers]
+    every_plan = [plan for _, restorer_plans in plans for plan in restorer_plans]
+    _check_outputs(output_dir, every_plan)
+    _check_crop_border(every_plan, data_root, tfds_dir)
     results = []
-    for index, (restorer, restorer_plans) in enumerate(plans):
-        folder = output_dir if index == 0 else output_dir / f"baseline_{_BASELINE.value}"
-        for plan in restorer_plans:
-            results.append(_evaluate_plan(restorer, plan, data_root, tfds_dir, sampler, folder))
+    try:
+        for index, (restorer, restorer_plans) in enumerate(plans):
+            folder = output_dir if index == 0 else output_dir / f"baseline_{_BASELINE.value}"
+            for plan in restorer_plans:
+                results.append(_evaluate_plan(restorer, plan, data_root, tfds_dir, sampler, folder))
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: files written are whole
+        code = signals.interrupt_exit_code(interrupt)
+        raise EvaluationInterrupted(len(results), len(every_plan), code) from None
     _write_report(output_dir, restorers[0], sampler, results)
     return output_dir
 
@@ -343,15 +427,18 @@ def _write_report(output_dir, restorer: Restorer, sampler, results: list[dict]) 
         "command": " ".join(["python -m restorect_jax.evaluate", *sys.argv[1:]]),
         "results": results,
     }
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "results.json").write_text(json.dumps(report, indent=2))
     protocols = sorted({r["protocol"] for r in results})
-    (output_dir / "results.md").write_text(
+    table = (
         f"# {restorer.name}\n\n`{report['command']}`\n\n{markdown_table(results)}\n\n"
         + "\n".join(f"- {p}" for p in protocols)
         + "\n"
     )
-    print((output_dir / "results.md").read_text())
+    overwrite = _OVERWRITE.value
+    safe_files.write_text_new(
+        output_dir / "results.json", json.dumps(report, indent=2), overwrite=overwrite
+    )
+    safe_files.write_text_new(output_dir / "results.md", table, overwrite=overwrite)
+    print(table)
 
 
 def main(argv: list[str]) -> None:
@@ -362,6 +449,9 @@ def main(argv: list[str]) -> None:
     except EvaluationError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    except EvaluationInterrupted as interrupt:
+        print(f"\n{interrupt}", file=sys.stderr)
+        raise SystemExit(interrupt.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
     python -m restorect_jax.export --task denoise --output model.stablehlo [--sampler euler:4]
     python -m restorect_jax.export --workdir runs/restorect_denoise --output model.stablehlo
 
+An existing output (or its `.json`) is kept unless `--overwrite`; both are written under
+temporary names and renamed.
+
 The exported function maps (B, H, W, 3) float32 in [0, 1] to the restored batch, with the weights
 inside. Batch, height and width are symbolic (H and W multiples of the model's stride), so one
 file serves every size. A denoiser with a noise-level map takes a second argument, the (B,)
@@ -20,7 +23,7 @@ import jax.numpy as jnp
 from absl import app, flags
 from jax import export
 
-from restorect_jax import cli, flow, inference
+from restorect_jax import cli, flow, inference, safe_files, writers
 from restorect_jax.exported import metadata_path
 
 _TASK = flags.DEFINE_enum("task", None, inference.TASKS, "shipped model to export")
@@ -31,6 +34,7 @@ _SAMPLER = flags.DEFINE_string(
     "sampler", None, "flow models: solver[:steps or grid], e.g. euler:4 (default: the model's)"
 )
 _STEPS = flags.DEFINE_integer("steps", None, "flow models: ODE steps with the model's solver")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace an existing --output and its .json")
 
 
 def export_model(model: inference.LoadedModel, sampler: flow.SamplerSpec | None) -> export.Exported:
@@ -52,12 +56,27 @@ def export_model(model: inference.LoadedModel, sampler: flow.SamplerSpec | None)
     return export.export(jax.jit(restore))(*specs)
 
 
+def check_output(output: pathlib.Path, overwrite: bool) -> None:
+    """Raises ValueError naming --output when it, or its `.json`, may not be written."""
+    try:
+        writers.ensure_writable_folder(output.parent, "--output's folder")
+    except writers.FolderError as err:
+        raise ValueError(str(err)) from None
+    for path in (output, metadata_path(output)):
+        if path.is_dir():
+            raise ValueError(f"--output {output}: {path} is a folder")
+        if path.exists() and not overwrite:
+            raise ValueError(f"--output {output}: {path} exists (pass --overwrite to replace it)")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         if not _OUTPUT.value:
             raise ValueError("--output is required")
+        output = pathlib.Path(_OUTPUT.value)
+        check_output(output, _OVERWRITE.value)
         model = inference.load_model(workdir=_WORKDIR.value, task=_TASK.value, bundle=_BUNDLE.value)
         sampler = flow.sampler_from_flags(
             model.method.default_sampler(), _SAMPLER.value, _STEPS.value
@@ -66,9 +85,6 @@ def main(argv: list[str]) -> None:
     except (inference.ModelLoadError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    output = pathlib.Path(_OUTPUT.value)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(exported.serialize())
     metadata = {
         "model": model.name,
         "task": model.task,
@@ -79,7 +95,12 @@ def main(argv: list[str]) -> None:
         "input": "(B, H, W, 3) float32 in [0, 1]; H, W multiples of stride",
         "noise_level": model.takes_noise_level,
     }
-    metadata_path(output).write_text(json.dumps(metadata, indent=2))
+    safe_files.write_new(
+        output, lambda path: path.write_bytes(exported.serialize()), overwrite=_OVERWRITE.value
+    )
+    safe_files.write_text_new(
+        metadata_path(output), json.dumps(metadata, indent=2), overwrite=_OVERWRITE.value
+    )
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB) and {metadata_path(output)}")
 
 

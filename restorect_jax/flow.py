@@ -33,6 +33,10 @@ EVALUATIONS_PER_STEP = {"euler": 1, "heun": 2, "rk4": 4, "sde": 1}  # network ca
 # --- the sampler a prediction uses ---------------------------------------------------------------
 
 
+# More steps than this gain nothing a flow model can show and take minutes per image.
+MAX_SAMPLER_STEPS = 1000
+
+
 @dataclasses.dataclass(frozen=True)
 class SamplerSpec:
     """How a flow model samples at prediction time; methods without a flow ignore it.
@@ -57,11 +61,18 @@ class SamplerSpec:
         if self.solver not in SOLVERS:
             raise ValueError(f"sampler solver {self.solver!r} is unknown; choose one of {SOLVERS}")
         if self.num_steps is not None and (
-            not isinstance(self.num_steps, int) or self.num_steps < 1
+            not isinstance(self.num_steps, int) or not 1 <= self.num_steps <= MAX_SAMPLER_STEPS
         ):
-            raise ValueError(f"sampler steps must be a positive integer, got {self.num_steps!r}")
+            raise ValueError(
+                f"sampler steps must be an integer in [1, {MAX_SAMPLER_STEPS}], "
+                f"got {self.num_steps!r}"
+            )
         if self.grid is not None:
             grid = self.grid
+            if len(grid) > MAX_SAMPLER_STEPS + 1:
+                raise ValueError(
+                    f"sampler grid has {len(grid) - 1} steps; at most {MAX_SAMPLER_STEPS}"
+                )
             if len(grid) < 2 or grid[0] != 1.0 or grid[-1] != 0.0:
                 raise ValueError(f"sampler grid {grid} must run from 1 to 0 with 2+ points")
             if any(a <= b for a, b in itertools.pairwise(grid)):
@@ -452,7 +463,7 @@ def sampler_from_flags(
         except ValueError as err:
             raise ValueError(f"--sampler: {err}") from None
     if steps is not None:
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"--steps {steps}: must be a positive integer")
+        if not isinstance(steps, int) or not 1 <= steps <= MAX_SAMPLER_STEPS:
+            raise ValueError(f"--steps {steps}: must be an integer in [1, {MAX_SAMPLER_STEPS}]")
         return dataclasses.replace(default, num_steps=steps, grid=None)
     return None

@@ -19,6 +19,8 @@ import png
 import tifffile
 from PIL import Image
 
+from restorect_jax import safe_files
+
 SUFFIXES = {
     ".png": "PNG",
     ".jpg": "JPEG",
@@ -187,26 +189,31 @@ def _decode(
     return (*_split_channels(array, converted.mode in ("LA", "RGBA")), 8)
 
 
-def write_image(path: str | pathlib.Path, pixels: np.ndarray, like: LoadedImage) -> None:
+def write_image(
+    path: str | pathlib.Path,
+    pixels: np.ndarray,
+    like: LoadedImage,
+    *,
+    overwrite: bool = False,
+    on_taken: safe_files.OnTaken = "number",
+) -> pathlib.Path:
     """Writes float (H, W, C) pixels in [0, 1] as `like` was stored: depth, alpha, format, ICC.
 
-    Values are clipped to [0, 1] and rounded to the bit depth. The file is written under a
-    temporary name and renamed, so an interrupted write never leaves a partial image.
+    Values are clipped to [0, 1] and rounded to the bit depth. The file follows
+    `safe_files.write_new`: written under a temporary name, never replacing an existing file
+    unless `overwrite` (a taken name moves on to `<stem>_2<suffix>`, ... by default). Returns the
+    path written.
     """
-    path = pathlib.Path(path)
     scale, dtype = (255.0, np.uint8) if like.bit_depth == 8 else (65535.0, np.uint16)
     colour = np.round(np.clip(pixels, 0.0, 1.0) * scale).astype(dtype)
     array = colour if like.alpha is None else np.concatenate([colour, like.alpha[..., None]], -1)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        if like.bit_depth == 16:
-            _write16(partial, array, like)
-        else:
-            _write8(partial, array, like)
-        partial.replace(path)
-    except BaseException:  # an error or Ctrl-C: leave no partial file behind
-        partial.unlink(missing_ok=True)
-        raise
+    write = _write16 if like.bit_depth == 16 else _write8
+    return safe_files.write_new(
+        path,
+        lambda temporary: write(temporary, array, like),
+        overwrite=overwrite,
+        on_taken=on_taken,
+    )
 
 
 def _write8(path: pathlib.Path, array: np.ndarray, like: LoadedImage) -> None:
@@ -239,45 +246,37 @@ def _write16(path: pathlib.Path, array: np.ndarray, like: LoadedImage) -> None:
 
 @dataclasses.dataclass
 class Job:
-    """One input and where its restoration goes; `error` set when it must not be written."""
+    """One input and where its restoration goes."""
 
     source: pathlib.Path
-    target: pathlib.Path | None
-    error: str | None = None
+    target: pathlib.Path
 
 
-def _free_name(wanted: pathlib.Path, taken: set[pathlib.Path]) -> pathlib.Path:
-    """`wanted`, or `<stem>_2<suffix>`, `_3`, ... : the first name not in `taken`."""
-    candidate, index = wanted, 1
-    while candidate.resolve() in taken:
+def _free_name(wanted: pathlib.Path, taken: set[pathlib.Path], keep_existing: bool) -> pathlib.Path:
+    """`wanted`, or `<stem>_2<suffix>`, `_3`, ...: the first name not in `taken` (nor on disk,
+    with `keep_existing`)."""
+    index = 1
+    while True:
+        candidate = safe_files.numbered(wanted, index)
+        if candidate.resolve() not in taken and not (keep_existing and candidate.exists()):
+            return candidate
         index += 1
-        candidate = wanted.with_name(f"{wanted.stem}_{index}{wanted.suffix}")
-    return candidate
 
 
 def plan_outputs(files: list[pathlib.Path], output_dir: pathlib.Path, overwrite: bool) -> list[Job]:
     """Each input's output path under `output_dir`, unique, and never another input's file.
 
-    An output keeps its input's name; a name already used by an earlier output or held by any
-    input (other than the file itself) gets a `_2`, `_3`, ... suffix. An output that would
-    replace its own input is refused unless `overwrite`.
+    An output keeps its input's name; a name already used by an earlier output, held by any
+    input or (without `overwrite`) by a file in `output_dir` gets a `_2`, `_3`, ... suffix. With
+    `overwrite` an output may replace its own input and other files. A name taken between
+    planning and writing moves on at write time (`write_image`).
     """
     inputs = {source.resolve() for source in files}
     taken: set[pathlib.Path] = set()
     jobs = []
     for source in files:
-        wanted = output_dir / source.name
-        if wanted.resolve() == source.resolve():
-            if not overwrite:
-                jobs.append(
-                    Job(source, None, f"{source}: the output would overwrite it (pass --overwrite)")
-                )
-                continue
-            if wanted.resolve() not in taken:
-                taken.add(wanted.resolve())
-                jobs.append(Job(source, wanted))
-                continue
-        target = _free_name(wanted, taken | (inputs - {source.resolve()}))
+        others = inputs - {source.resolve()} if overwrite else inputs
+        target = _free_name(output_dir / source.name, taken | others, keep_existing=not overwrite)
         taken.add(target.resolve())
         jobs.append(Job(source, target))
     return jobs

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import flow, methods
+from restorect_jax import flow, methods, safe_files
 from restorect_jax.config_lib import config_from_json
 
 PyTree = Any
@@ -197,13 +197,26 @@ def load_run(
     return LoadedModel(f"{workdir.name}@{step}", config, method, params)
 
 
-def save_bundle(model: LoadedModel, folder: pathlib.Path) -> None:
-    """Writes `config.json` and `params.msgpack` (float32 prediction params) to `folder`."""
+def save_bundle(model: LoadedModel, folder: pathlib.Path, *, overwrite: bool = False) -> None:
+    """Writes `config.json`, `params.msgpack` (float32 prediction params) and `name.json` to
+    `folder`; an existing bundle there is replaced only with `overwrite` (else
+    safe_files.FileTakenError names the first file that exists, and nothing is written)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / BUNDLE_CONFIG).write_text(model.config.to_json_best_effort(indent=2))
     params = jax.tree.map(lambda leaf: np.asarray(leaf, np.float32), model.params)
-    (folder / BUNDLE_PARAMS).write_bytes(flax.serialization.msgpack_serialize(params))
-    (folder / "name.json").write_text(json.dumps({"name": model.name}))
+    files = {
+        BUNDLE_CONFIG: model.config.to_json_best_effort(indent=2).encode(),
+        BUNDLE_PARAMS: flax.serialization.msgpack_serialize(params),
+        "name.json": json.dumps({"name": model.name}).encode(),
+    }
+    taken = [name for name in files if (folder / name).exists()]
+    if taken and not overwrite:
+        raise safe_files.FileTakenError(folder / taken[0])
+    for name, payload in files.items():
+        safe_files.write_new(
+            folder / name,
+            lambda path, payload=payload: path.write_bytes(payload),
+            overwrite=overwrite,
+        )
 
 
 def load_bundle(folder: pathlib.Path) -> LoadedModel:

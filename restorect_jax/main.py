@@ -9,8 +9,10 @@ MPI it finds the coordinator, the process count and this process's id by itself;
 `--coordinator_address=HOST:PORT --num_processes=N --process_id=I` (I = 0 on HOST).
 
 A mistake in the request (a bad or unknown config key, a missing data folder, a workdir that
-cannot be written) is one line on stderr and exit status 2; `RESTORECT_DEBUG=1` shows the
-traceback instead.
+cannot be written, a workdir whose run has another model) is one line on stderr and exit status
+2; a checkpoint that cannot be written (a full disk) is one line and exit 1, with the partial
+checkpoint removed. Ctrl-C saves a checkpoint and exits 130; SIGTERM saves one at the next log
+step and exits 143. `RESTORECT_DEBUG=1` shows the traceback instead.
 """
 
 import difflib
@@ -24,6 +26,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import cli, config_lib, train, writers
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
@@ -109,13 +112,14 @@ def initialize_distributed(
 
 
 def _flag_value(argv: list[str], name: str) -> str | None:
-    """The value of `--name=V` or `--name V` in argv, or None."""
+    """The value of the last `--name=V` or `--name V` in argv (the one absl keeps), or None."""
+    value = None
     for index, arg in enumerate(argv):
         if arg.startswith(f"--{name}="):
-            return arg.split("=", 1)[1]
-        if arg == f"--{name}" and index + 1 < len(argv):
-            return argv[index + 1]
-    return None
+            value = arg.split("=", 1)[1]
+        elif arg == f"--{name}" and index + 1 < len(argv):
+            value = argv[index + 1]
+    return value
 
 
 def check_command_line(argv: list[str]) -> str | None:
@@ -194,6 +198,11 @@ def main(argv: list[str]) -> None:
             raise
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except checkpoint_lib.CheckpointWriteError as error:  # not the request's fault: exit 1
+        if os.environ.get(cli.DEBUG_ENV):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     if result["preempted"]:
         # 128 + SIGTERM, as if the signal had ended the process: schedulers see an unfinished job.
         raise SystemExit(143)

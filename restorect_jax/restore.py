@@ -11,7 +11,9 @@ instead, for every image: a strength knob (higher removes more noise and more fi
 
 Inputs are files or folders (their images, not subfolders): PNG, JPEG, TIFF, BMP, WebP; 8 or 16
 bits; grey or RGB; alpha passed through; EXIF orientation applied. Each output keeps its input's
-name, format and bit depth. Images larger than `--tile` are restored in overlapping tiles,
+name, format and bit depth; nothing is replaced unless `--overwrite`: a name already taken in
+`--output` (by an input, another file, or another run writing there at the same time) gets
+`_2`, `_3`, ... Images larger than `--tile` are restored in overlapping tiles,
 blended with linear ramps over the overlap, so memory stays bounded for any size. A bad file
 gets a one-line error and the others still get done; the exit status is 1 if any failed.
 """
@@ -27,7 +29,7 @@ import numpy as np
 import tqdm
 from absl import app, flags
 
-from restorect_jax import cli, flow, image_io, inference, noise_level, writers
+from restorect_jax import cli, flow, image_io, inference, noise_level, signals, writers
 from restorect_jax.tiling import restore_pixels
 
 _TASK = flags.DEFINE_enum("task", None, inference.TASKS, "shipped model to use")
@@ -46,7 +48,11 @@ _NOISE_LEVEL = flags.DEFINE_float(
     "denoisers with a noise-level map: the noise sigma on the 0-255 scale (default: estimated "
     "per image); higher is stronger",
 )
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "allow an output to replace its input file")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "let outputs replace existing files (their inputs too); else a taken name gets _2",
+)
 
 
 class RestoreError(Exception):
@@ -154,20 +160,18 @@ def restore_files(
     for job in tqdm.tqdm(
         image_io.plan_outputs(files, output_dir, overwrite), desc="restore", unit="img"
     ):
-        if job.error:
-            yield Outcome(job.source, job.error)
-            continue
         try:
             image = image_io.read_image(job.source)
             predict = predictor(image_noise_level(model, image.pixels, level))
             restored = restore_pixels(image.pixels, predict, model.stride, tile, overlap)
-            image_io.write_image(job.target, restored, image)
+            # A name taken since planning (another run, another file) moves on to `_2`, ...
+            target = image_io.write_image(job.target, restored, image, overwrite=overwrite)
         except image_io.ImageReadError as err:
             yield Outcome(job.source, str(err))
         except (OSError, ValueError) as err:
             yield Outcome(job.source, f"{job.source}: {err}")
         else:
-            yield Outcome(job.source, target=job.target)
+            yield Outcome(job.source, target=target)
 
 
 def load_model(task: str | None, workdir: str | None, bundle: str | None) -> inference.LoadedModel:
@@ -212,9 +216,9 @@ def main(argv: list[str]) -> None:
     except RestoreError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (signals.Terminated)
         print(f"\ninterrupted: restored {len(done)} of {len(files)} images", file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(signals.interrupt_exit_code(interrupt)) from None
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     for outcome in done:

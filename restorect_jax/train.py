@@ -14,7 +14,6 @@ import functools
 import json
 import logging
 import pathlib
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +27,7 @@ import optax
 from jax.experimental import multihost_utils
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import cli, config_lib, methods, writers
+from restorect_jax import cli, config_lib, logs, methods, run_config, safe_files, signals, writers
 from restorect_jax import data as data_lib
 from restorect_jax import sharding as sharding_lib
 from restorect_jax.metrics import registry
@@ -275,29 +274,6 @@ def build_step_functions(
     )
 
 
-class _StopSignal:
-    """Turns SIGTERM (a pre-empted or killed job) into a flag the loop checks between steps.
-
-    `restore()` puts the previous handler back when the run ends.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-        try:
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # not the main thread: nobody can deliver the signal to us anyway
-            pass
-
-    def _handle(self, signum, frame):
-        del signum, frame
-        self.requested = True
-
-    def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
 def _requested_on_any_process(requested: bool) -> bool:
     """True on every process if any process received the stop request."""
     if jax.process_count() == 1:
@@ -531,6 +507,25 @@ def _check_finite(pending: list[tuple[int, dict]], checkpointer: checkpoint_lib.
             )
 
 
+_SAVING_ON_THE_WAY_OUT = "Still writing the last checkpoint; the run stops when it is complete."
+
+
+def _save_samples(
+    workdir: pathlib.Path, step: int, images: list[dict], restored: list, count: int
+) -> None:
+    """`samples/step_<step>.png`: input | output | ground truth of the first `count` images.
+
+    An output with a non-finite value is not drawn (a warning says so). A name taken by an
+    earlier attempt at the same step is kept, and this one goes to `_2`.
+    """
+    rows = [[image["lq"], out, image["gt"]] for image, out in zip(images, restored)][:count]
+    if not all(np.isfinite(np.asarray(out)).all() for _, out, _ in rows):
+        logging.warning("step %d: a validation output is not finite; no sample image written", step)
+        return
+    path = workdir / "samples" / f"step_{step:07d}.png"
+    writers.save_png(path, writers.image_grid(rows), on_taken="number")
+
+
 def train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *, stop_at: int | None = None
 ) -> dict[str, float]:
@@ -553,7 +548,12 @@ def train_and_evaluate(
     # One run per workdir: process 0 holds the lock (a killed run's lock dies with it).
     lock = writers.workdir_lock(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
     with lock:
-        return _train_in_workdir(config, workdir, stop_at)
+        suffix = "" if jax.process_index() == 0 else f".{jax.process_index()}"
+        log_file = logs.add_file(workdir / f"train{suffix}.log")
+        try:
+            return _train_in_workdir(config, workdir, stop_at)
+        finally:
+            logs.remove_file(log_file)
 
 
 def _train_in_workdir(
@@ -561,7 +561,7 @@ def _train_in_workdir(
 ) -> dict[str, float]:
     """`train_and_evaluate` once its workdir is locked."""
     if jax.process_index() == 0:
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
+        run_config.record(config, workdir)
     train_config = config.train
     end_step = train_config.num_steps if stop_at is None else min(stop_at, train_config.num_steps)
 
@@ -610,7 +610,7 @@ def _train_in_workdir(
     metric_names = tuple(config.eval.get("metrics", ("psnr", "ssim")))
     writer = writers.MetricWriter(workdir)
     clock = writers.RunClock(workdir)
-    stop_signal = _StopSignal()
+    stop_signal = signals.StopSignal()
 
     step = int(jax.device_get(state.step))
     if step == 0:
@@ -639,8 +639,9 @@ def _train_in_workdir(
         _check_finite(pending, checkpointer)
         at_step = int(jax.device_get(state.step))
         if at_step != last_saved[0]:
-            checkpointer.save(at_step, state, data_state, copies.values or None)
-            last_saved[0] = at_step
+            with signals.deferred(f"A signal arrived while saving step {at_step}: it acts next."):
+                checkpointer.save(at_step, state, data_state, copies.values or None)
+                last_saved[0] = at_step  # before a held Ctrl-C is raised on leaving the block
 
     try:
         while step < end_step:
@@ -689,6 +690,7 @@ def _train_in_workdir(
             if validates and (
                 step % train_config.eval_every == 0 or step == train_config.num_steps
             ):
+                _check_finite(pending, checkpointer)  # a diverged run stops before validating
                 sampler = method.validation_sampler(method.phase_at(step - 1))
                 last_scores, restored = evaluate(
                     lambda *args, sampler=sampler: predict_fn(*args, sampler),
@@ -710,12 +712,7 @@ def _train_in_workdir(
                         for name in metric_names
                     ),
                 )
-                rows = [
-                    [image["lq"], out, image["gt"]] for image, out in zip(val_images, restored)
-                ][: config.eval.sample_images]
-                writers.save_png(
-                    workdir / "samples" / f"step_{step:07d}.png", writers.image_grid(rows)
-                )
+                _save_samples(workdir, step, val_images, restored, config.eval.sample_images)
 
             if step % train_config.checkpoint_every == 0 or step == end_step or preempted:
                 save_checkpoint()
@@ -726,22 +723,26 @@ def _train_in_workdir(
                 break
     except KeyboardInterrupt:
         logging.warning("Interrupted at step %d: saving a checkpoint before exiting.", step)
-        try:
-            save_checkpoint()
-        except RuntimeError as error:  # interrupted inside a step, after the state was donated
-            logging.error(
-                "Could not save the interrupted state (%s); newest checkpoint: step %s.",
-                error,
-                checkpointer.latest_step(),
-            )
+        with signals.deferred(_SAVING_ON_THE_WAY_OUT, replay=False):
+            try:
+                save_checkpoint()
+            except RuntimeError as error:  # interrupted inside a step, after the state was donated
+                logging.error(
+                    "Could not save the interrupted state (%s); newest checkpoint: step %s.",
+                    error,
+                    checkpointer.latest_step(),
+                )
         raise
     finally:
-        checkpointer.close()
+        with signals.deferred(_SAVING_ON_THE_WAY_OUT, replay=False):
+            checkpointer.close()
         writer.close()
         stop_signal.restore()
 
     logging.info("Run ended at step %d; %s", step, COMPILE_CACHE.summary())
     result = {"step": step, "preempted": preempted, **last_scores}
     if jax.process_index() == 0 and last_scores:
-        (workdir / "final_metrics.json").write_text(json.dumps(result, indent=2))
+        safe_files.write_text_new(
+            workdir / "final_metrics.json", json.dumps(result, indent=2), overwrite=True
+        )
     return result

@@ -18,6 +18,8 @@ import jax
 import numpy as np
 from PIL import Image
 
+from restorect_jax import safe_files
+
 try:
     from tensorboardX import SummaryWriter
 except ImportError:  # scalars still go to metrics.jsonl and the log
@@ -106,14 +108,25 @@ def image_grid(rows: list[list[np.ndarray]], pad: int = 4) -> np.ndarray:
     return np.concatenate(canvas, axis=0)[:-pad]
 
 
-def save_png(path: str | pathlib.Path, image: np.ndarray) -> None:
-    """Writes a uint8 (H, W, 3) image as PNG (process 0 only)."""
+def save_png(
+    path: str | pathlib.Path,
+    image: np.ndarray,
+    *,
+    overwrite: bool = False,
+    on_taken: safe_files.OnTaken = "error",
+) -> None:
+    """Writes a uint8 (H, W, 3) image as PNG (process 0 only), by `safe_files.write_new`."""
     if jax.process_index() != 0:
         return
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
-    logging.info("Wrote %s", path)
+    written = safe_files.write_new(
+        path,
+        lambda temporary: Image.fromarray(image).save(temporary, format="PNG"),
+        overwrite=overwrite,
+        on_taken=on_taken,
+    )
+    logging.info("Wrote %s", written)
 
 
 class FolderError(ValueError):

@@ -85,3 +85,9 @@ def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
     monkeypatch.setenv(cli.DEBUG_ENV, "1")
     with pytest.raises(ZeroDivisionError):
         cli.one_line_errors(_failing)([])
+
+
+def test_the_config_absl_keeps_is_the_one_checked(tmp_path):
+    missing = tmp_path / "missing.py"
+    result = _main(["--config", SMOKE, "--config", str(missing), f"--workdir={tmp_path / 'w'}"])
+    _assert_one_line(result, f"--config {missing}", "no config file")

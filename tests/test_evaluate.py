@@ -332,3 +332,84 @@ def test_bad_sampler_flags_are_one_line_errors(data_root, tmp_path, flag, messag
     )
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--max_images=-1", "--max_images -1: must be >= 0"),
+        ("--sigma=-5", "--sigma -5: must be integers in [0, 255]"),
+        ("--sigma=25,abc", "--sigma 25,abc: must be integers"),
+        ("--crop_border=-5", "--crop_border -5: must be >= 0"),
+        ("--crop_border=10000", "--crop_border 10000: leaves nothing of CBSD68's 40x56 image"),
+    ],
+)
+def test_bad_numeric_flags_are_refused_before_any_image(data_root, tmp_path, flag, message):
+    with pytest.raises(evaluate.EvaluationError) as error:
+        _run(
+            [
+                "--baseline=input",
+                "--datasets=CBSD68",
+                flag,
+                f"--data_root={data_root}",
+                f"--tfds_dir={tmp_path / 'tfds'}",
+                f"--output={tmp_path / 'out'}",
+            ]
+        )
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+    assert not list((tmp_path / "out").glob("*.csv"))
+
+
+def test_outputs_of_an_earlier_evaluation_are_kept_unless_overwrite(data_root, tmp_path):
+    args = [
+        "--baseline=input",
+        "--datasets=CBSD68",
+        "--metrics=psnr",
+        f"--data_root={data_root}",
+        f"--tfds_dir={tmp_path / 'tfds'}",
+    ]
+    out = tmp_path / "out"
+    _run([*args, f"--output={out}"])
+    before = (out / "results.json").read_text()
+    with pytest.raises(evaluate.EvaluationError, match="--output .*results.json.*--overwrite"):
+        _run([*args, "--sigma=15", f"--output={out}"])
+    assert (out / "results.json").read_text() == before
+    _run([*args, "--sigma=15", f"--output={out}", "--overwrite"])
+    assert json.loads((out / "results.json").read_text())["results"][0]["sigma"] == 15
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(evaluate.EvaluationError, match="--output .*file.txt: is a file"):
+        _run([*args, f"--output={blocker}"])
+
+
+def test_sigterm_part_way_is_reported_like_ctrl_c(data_root, tmp_path, monkeypatch, capsys):
+    from restorect_jax import signals
+
+    finished = evaluate._evaluate_plan
+
+    def second_set_terminated(restorer, plan, *args):
+        if plan[1] == 50:
+            raise signals.Terminated
+        return finished(restorer, plan, *args)
+
+    monkeypatch.setattr(evaluate, "_evaluate_plan", second_set_terminated)
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(
+        [
+            "evaluate",
+            "--baseline=input",
+            "--datasets=CBSD68",
+            "--sigma=25,50",
+            "--metrics=psnr",
+            f"--data_root={data_root}",
+            f"--tfds_dir={tmp_path / 'tfds'}",
+            f"--output={tmp_path / 'out'}",
+        ]
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["evaluate"])
+    assert exit_info.value.code == 143
+    assert "interrupted: scored 1 of 2 sets and noise levels" in capsys.readouterr().err
+    assert (tmp_path / "out" / "CBSD68_sigma25.csv").is_file()
+    assert not (tmp_path / "out" / "results.json").exists()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".partial")]

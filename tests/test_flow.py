@@ -123,8 +123,10 @@ def test_sampler_text_round_trips(text, spec):
     "text, message",
     [
         ("dopri5:4", "solver 'dopri5' is unknown"),
-        ("euler:0", "positive integer"),
-        ("euler:-1", "positive integer"),
+        ("euler:0", r"integer in \[1, 1000\]"),
+        ("euler:-1", r"integer in \[1, 1000\]"),
+        ("euler:99999999999", r"integer in \[1, 1000\], got 99999999999"),
+        ("euler:" + ",".join(str(1 - k / 1001) for k in range(1002)), "at most 1000"),
         ("euler:four", "invalid literal"),
         ("euler:1,0.5,0.7,0", "strictly decreasing"),
         ("euler:0.5,0", "from 1 to 0"),

@@ -15,7 +15,7 @@ import tifffile
 from conftest import run_module
 from PIL import Image
 
-from restorect_jax import data, exported, image_io, inference, tiling, writers
+from restorect_jax import data, exported, image_io, inference, safe_files, tiling, writers
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)
@@ -196,8 +196,10 @@ def test_folder_with_a_corrupt_file_restores_the_others(student_run, tmp_path):
     assert np.asarray(Image.open(tmp_path / "out" / "a.png")).shape == (40, 50, 3)
     assert np.asarray(Image.open(tmp_path / "out" / "b.jpg")).shape == (33, 47)
 
+    before = (inputs / "a.png").read_bytes()
     again = _restore_cli([f"--workdir={student_run}", str(inputs / "a.png"), f"--output={inputs}"])
-    assert again.returncode == 1 and "--overwrite" in again.stderr
+    assert again.returncode == 0 and f"-> {inputs / 'a_2.png'} (the name was taken)" in again.stdout
+    assert (inputs / "a.png").read_bytes() == before  # its own input is kept
 
 
 def test_exported_model_matches_the_in_process_model(tmp_path):
@@ -219,8 +221,9 @@ def test_exported_model_matches_the_in_process_model(tmp_path):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--steps=0"], "--steps 0: must be a positive integer"),
-        (["--steps=-1"], "--steps -1: must be a positive integer"),
+        (["--steps=0"], "--steps 0: must be an integer in [1, 1000]"),
+        (["--steps=-1"], "--steps -1: must be an integer in [1, 1000]"),
+        (["--sampler=euler:99999999999"], "--sampler: sampler 'euler:99999999999': sampler steps"),
         (["--sampler=euler:1,0.5,0.7,0"], "strictly decreasing"),
     ],
 )
@@ -241,29 +244,41 @@ def _photo(path: pathlib.Path, shape=(24, 32, 3)) -> pathlib.Path:
     return path
 
 
-def test_outputs_never_replace_another_input_and_never_collide(tmp_path):
+def test_outputs_never_replace_an_input_or_a_file_and_never_collide(tmp_path):
     a, b = _photo(tmp_path / "a" / "x.png"), _photo(tmp_path / "b" / "x.png")
     c = _photo(tmp_path / "c" / "x.png")
+    (tmp_path / "b" / "x_3.png").write_text("someone else's file")
     jobs = image_io.plan_outputs([a, b, c], tmp_path / "b", overwrite=False)
-    # a's output may not take b/x.png (an input); b's own would replace itself: refused.
-    assert jobs[0].target == tmp_path / "b" / "x_2.png" and jobs[0].error is None
-    assert jobs[1].target is None and "--overwrite" in jobs[1].error
-    assert jobs[2].target == tmp_path / "b" / "x_3.png"
+    # b/x.png is an input and b/x_3.png an unrelated file: both are kept.
+    assert [j.target.name for j in jobs] == ["x_2.png", "x_4.png", "x_5.png"]
     with_overwrite = image_io.plan_outputs([a, b], tmp_path / "b", overwrite=True)
     assert [j.target for j in with_overwrite] == [tmp_path / "b" / "x_2.png", b]
     out = image_io.plan_outputs([a, b, c], tmp_path / "out", overwrite=False)
     assert [j.target.name for j in out] == ["x.png", "x_2.png", "x_3.png"]
 
 
+def test_a_name_taken_at_write_time_moves_on_unless_overwriting(tmp_path):
+    image = image_io.read_image(_photo(tmp_path / "p.png"))
+    taken = tmp_path / "out.png"
+    taken.write_text("someone else's file")
+    written = image_io.write_image(taken, image.pixels, image)
+    assert written == tmp_path / "out_2.png" and taken.read_text() == "someone else's file"
+    assert image_io.write_image(taken, image.pixels, image, overwrite=True) == taken
+    assert image_io.read_image(taken).pixels.shape == image.pixels.shape
+    with pytest.raises(safe_files.FileTakenError, match="out.png exists"):
+        image_io.write_image(taken, image.pixels, image, on_taken="error")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.png", "out_2.png", "p.png"]
+
+
 def test_cli_keeps_every_input_and_names_renamed_outputs(tmp_path):
     a, b = _photo(tmp_path / "a" / "x.png"), _photo(tmp_path / "b" / "x.png")
     before = b.read_bytes()
     result = _restore_cli(["--task=denoise", str(a), str(b), f"--output={tmp_path / 'b'}"])
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 0, result.stderr
     assert b.read_bytes() == before  # the input is untouched
-    assert "x.png: the output would overwrite it" in result.stderr
     assert f"{a} -> {tmp_path / 'b' / 'x_2.png'}" in result.stdout
-    assert "restored 1 of 2" in result.stdout and (tmp_path / "b" / "x_2.png").is_file()
+    assert f"{b} -> {tmp_path / 'b' / 'x_3.png'}" in result.stdout
+    assert "restored 2 of 2" in result.stdout and (tmp_path / "b" / "x_3.png").is_file()
 
 
 @pytest.mark.parametrize(
@@ -327,14 +342,14 @@ def test_png_transparency_key_is_kept_as_alpha(tmp_path, mode):
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     image = image_io.read_image(_photo(tmp_path / "p.png"))
 
-    def interrupted(*args, **kwargs):
-        (tmp_path / "out.png.partial").write_bytes(b"half")
+    def interrupted(path, *args, **kwargs):
+        pathlib.Path(path).write_bytes(b"half")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(image_io, "_write8", interrupted)
     with pytest.raises(KeyboardInterrupt):
         image_io.write_image(tmp_path / "out.png", image.pixels, image)
-    assert not list(tmp_path.glob("out.png*"))
+    assert [path.name for path in tmp_path.iterdir()] == ["p.png"]
 
 
 @pytest.mark.parametrize(
@@ -356,7 +371,8 @@ def test_damaged_exported_model_names_the_file(tmp_path, damage):
         exported.load_exported(model)
 
 
-def test_ctrl_c_stops_with_one_line_and_no_partial_file(tmp_path):
+@pytest.mark.parametrize("stop, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_with_one_line_and_no_partial_file(tmp_path, stop, code):
     inputs = tmp_path / "in"
     for index in range(8):
         _photo(inputs / f"{index}.png", (384, 512, 3))
@@ -378,12 +394,12 @@ def test_ctrl_c_stops_with_one_line_and_no_partial_file(tmp_path):
     )
     while process.poll() is None and not (out.is_dir() and any(out.glob("*.png"))):
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-2000:]
+    assert process.returncode == code, stderr[-2000:]
     assert "interrupted: restored" in stderr and "Traceback" not in stderr
-    assert not list(out.glob("*.partial"))
     restored = sorted(path.name for path in out.iterdir())
+    assert not [name for name in restored if name.endswith(".partial")]
     assert 1 <= len(restored) < 8  # stopped part way, every written file complete
     for name in restored:
         assert Image.open(out / name).size == (512, 384)
@@ -400,3 +416,46 @@ def test_cli_keeps_compiled_programs_in_the_bundles_cache(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert any((tmp_path / ".cache" / "restorect_jax" / "jax_cache").iterdir())
+
+
+def test_a_legal_long_input_name_is_written(tmp_path):
+    image = image_io.read_image(_photo(tmp_path / "p.png"))
+    target = tmp_path / ("n" * 250 + ".png")  # 254 bytes: legal; `<name>.partial` would not be
+    assert image_io.write_image(target, image.pixels, image) == target
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["p.png", target.name])
+
+
+def test_two_runs_into_one_folder_lose_nothing(tmp_path):
+    inputs = tmp_path / "in"
+    for index in range(3):
+        _photo(inputs / f"{index}.png", (48, 64, 3))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "restorect_jax.restore", "--task=denoise", str(inputs)]
+    env = {"PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"}
+    runs = [
+        subprocess.Popen(
+            [*command, f"--output={out}"], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    reports = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], reports
+    assert all("restored 3 of 3" in report for report in reports)
+    written = sorted(path.name for path in out.iterdir())
+    assert written == sorted(f"{i}{tag}.png" for i in range(3) for tag in ("", "_2")), written
+    for name in written:
+        assert image_io.read_image(out / name).pixels.shape == (48, 64, 3)
+
+
+def test_export_keeps_an_existing_output_unless_overwrite(tmp_path):
+    model = tmp_path / "model.stablehlo"
+    model.write_bytes(b"someone's file")
+    result = run_module("restorect_jax.export", ["--task=denoise", f"--output={model}"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"--output {model}: {model} exists (pass --overwrite" in result.stderr
+    assert model.read_bytes() == b"someone's file"
+    model.unlink()
+    exported.metadata_path(model).write_text("{}")
+    result = run_module("restorect_jax.export", ["--task=denoise", f"--output={model}"])
+    assert result.returncode == 2 and f"{model}.json exists" in result.stderr
+    assert not model.exists()

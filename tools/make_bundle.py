@@ -4,6 +4,7 @@
 
 Writes the run's config.json, the EMA prediction params as params.msgpack (float32) and the
 run's name; `restorect_jax.inference.load_bundle` reads them back (and checks their shapes).
+A bundle already there is replaced only with `--overwrite`.
 """
 
 import pathlib
@@ -14,6 +15,7 @@ from restorect_jax import inference
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "the trained run", required=True)
 _TASK = flags.DEFINE_enum("task", None, inference.TASKS, "which bundle to write", required=True)
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace the bundle already there")
 
 
 def main(argv: list[str]) -> None:
@@ -22,7 +24,10 @@ def main(argv: list[str]) -> None:
     if model.needs_ground_truth:
         raise app.UsageError(f"{model.name} reads the ground truth; bundle a model that does not")
     folder = inference.WEIGHTS_DIR / _TASK.value
-    inference.save_bundle(model, folder)
+    try:
+        inference.save_bundle(model, folder, overwrite=_OVERWRITE.value)
+    except FileExistsError as err:
+        raise SystemExit(f"error: {err}") from None
     size = sum(path.stat().st_size for path in folder.iterdir())
     print(f"wrote {model.name} to {folder} ({size / 1e6:.2f} MB)")
 

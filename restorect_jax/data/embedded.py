@@ -8,11 +8,11 @@ folder travel the same code path.
 from __future__ import annotations
 
 import importlib.resources
-import os
 from pathlib import Path
 
 from PIL import Image
 
+from restorect_jax import safe_files
 from restorect_jax.data.builders import ImageFolderBuilder, build_image_folder
 
 # File names in the ``skimage/data`` package directory. Validation never overlaps training.
@@ -39,8 +39,8 @@ def materialise_embedded(tfds_dir: str | Path, split: str) -> Path:
     """Writes the ``split`` photos as PNG into ``<tfds_dir>/embedded_images/<split>/``.
 
     Files already there are left untouched (so the folder fingerprint stays the same); each new
-    file is written under a temporary name and renamed, so an interrupted run never leaves a
-    truncated PNG behind. Returns the folder.
+    file is written by `safe_files.write_new`, so an interrupted run never leaves a truncated
+    PNG behind and two processes writing at once never collide. Returns the folder.
     """
     if split not in EMBEDDED_FILES:
         raise ValueError(f"embedded split must be one of {sorted(EMBEDDED_FILES)}, got {split!r}")
@@ -51,13 +51,14 @@ def materialise_embedded(tfds_dir: str | Path, split: str) -> Path:
         target = folder / (Path(file_name).stem + ".png")
         if target.exists():
             continue
-        partial = target.with_suffix(".png.partial")
         with (
             importlib.resources.as_file(package / file_name) as source,
             Image.open(source) as image,
         ):
-            image.save(partial, format="PNG")
-        os.replace(partial, target)
+            try:
+                safe_files.write_new(target, lambda path: image.save(path, format="PNG"))
+            except safe_files.FileTakenError:
+                pass  # another process wrote the same photo first
     return folder
 
 
