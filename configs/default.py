@@ -44,7 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
     data.clean_train_share = 0.5  # fraction of training crops drawn from data.clean_train_dir
     data.train_range = (0, 0)  # (start, stop) over the sorted training files; (0, 0) = all
     data.val_range = (0, 0)  # (start, stop) over the sorted validation files; (0, 0) = all
-    data.degradation = "awgn"  # synthetic degradation of clean images: awgn|lowlight|rain|none
+    data.degradation = "awgn"  # synthetic degradation: awgn|lowlight|rain|camera|none
     data.noise_sigma = 25.0  # AWGN standard deviation on the [0, 255] scale
     data.noise_sigma_max = 0.0  # > 0: blind AWGN, sigma ~ U(noise_sigma, noise_sigma_max) per image
     data.clip = True  # clip degraded images to [0, 1]
@@ -72,6 +72,18 @@ def get_config() -> ml_collections.ConfigDict:
     rain.intensity_min = 0.3  # streak brightness
     rain.intensity_max = 0.9
     rain.veil_max = 0.25  # strength of the rain veil (airlight)
+    # Camera noise: unprocess to raw, heteroscedastic noise on a Bayer mosaic, develop, maybe JPEG
+    # (data/camera_noise.py); data.degradation="camera".
+    data.camera = camera = ml_collections.ConfigDict()
+    camera.shot_min = 1e-4  # shot-noise factor, log-uniform in [shot_min, shot_max]
+    camera.shot_max = 0.012
+    camera.read_slope = 2.18  # log read ~ N(read_slope * log shot + read_intercept, read_spread^2)
+    camera.read_intercept = 1.20
+    camera.read_spread = 0.26
+    camera.jpeg_probability = 0.5  # fraction of images saved as JPEG after development
+    camera.jpeg_quality_min = 60
+    camera.jpeg_quality_max = 95
+    camera.awgn_fraction = 0.5  # fraction of images given the AWGN model instead
     data.patch_size = 48  # square training crops (a multiple of 8)
     data.val_crop = 256  # centre crop of validation images during training; 0 = full size
     data.val_count = 0  # validation images used; 0 = all

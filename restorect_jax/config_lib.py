@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import ml_collections
 
+from restorect_jax.data.camera_noise import CameraNoiseParams
 from restorect_jax.data.degradations import DEGRADATIONS
 
 _SOURCES = ("embedded", "folder")
@@ -118,6 +119,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         data.noise_sigma_max,
         "must be 0 (fixed sigma) or at least data.noise_sigma (blind AWGN range)",
     )
+    CameraNoiseParams.from_config(data.get("camera") or {})  # names a bad data.camera key
     if data.source == "folder":
         require(
             bool(data.train_dir),

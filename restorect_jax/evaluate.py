@@ -20,8 +20,10 @@ Writes to `--output` (default `<workdir>/eval`, or `eval/<baseline>` for `--base
 
 `--baseline input` scores the degraded input as the output (the "input" row of papers' tables);
 `--baseline ground_truth` scores the clean images themselves (for no-reference metrics);
-`--baseline bm3d` restores AWGN sets with (C)BM3D at the set's true sigma (the `bm3d` package,
-an optional extra: `pip install bm3d`), the classical reference a user already has. With a
+`--baseline bm3d` restores AWGN sets with (C)BM3D at the set's true sigma, and sets of real
+camera noise (PolyU) at the sigma `noise_level.estimate_sigma` gives (the `bm3d` package, an
+optional extra: `pip install bm3d`), the classical reference a user already has. PolyU's
+scores are RGB PSNR/SSIM of each restored real photo against the mean of many shots. With a
 model, `--baseline` adds its rows to the same table (`<output>/baseline_<name>/`).
 """
 
@@ -333,8 +335,10 @@ def _plans(restorer: Restorer, datasets: list[benchmarks.Benchmark]) -> list[tup
                 f"{restorer.name} reads the ground truth and {benchmark.name} has none; "
                 "evaluate a model that restores from LQ alone"
             )
-        if restorer.needs_sigma and benchmark.degradation != "awgn":
-            raise EvaluationError(f"{restorer.name} restores AWGN only; {benchmark.name} is not")
+        if restorer.needs_sigma and benchmark.task != "denoise":
+            raise EvaluationError(
+                f"{restorer.name} removes noise only; {benchmark.name} is a {benchmark.task} set"
+            )
         # The clean images do not depend on the noise level: score them once.
         sigmas = [None]
         if benchmark.degradation == "awgn":

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import tqdm
 
-from restorect_jax import flow, inference
+from restorect_jax import flow, inference, noise_level
 from restorect_jax.data import benchmarks
 from restorect_jax.image_ops import dihedral, pad_to_multiple
 from restorect_jax.metrics.registry import Protocol, score
@@ -26,7 +26,8 @@ class Restorer:
     """Restores one (H, W, 3) float image: `restore(lq, gt, sampler, sigma)`.
 
     `needs_gt` restorers also read the ground truth; `takes_sampler` ones a `flow.SamplerSpec`
-    (None: their default); `needs_sigma` ones the set's AWGN level (on the [0, 255] scale).
+    (None: their default); `needs_sigma` ones the set's AWGN level (on the [0, 255] scale, None
+    on a set of real noise).
     """
 
     name: str
@@ -40,12 +41,17 @@ class Restorer:
     default_sampler: flow.SamplerSpec | None = None
 
 
-def _bm3d(lq: np.ndarray, gt, sampler, sigma: float) -> np.ndarray:
-    """CBM3D (colour) at the true noise level, from the optional `bm3d` package."""
+def _bm3d(lq: np.ndarray, gt, sampler, sigma: float | None) -> np.ndarray:
+    """CBM3D (colour), from the optional `bm3d` package, at the set's true noise level, or
+    on a set of real noise (`sigma` None) at the level `noise_level.estimate_sigma` gives."""
     del gt, sampler
     import bm3d  # the optional extra
 
-    return np.asarray(bm3d.bm3d_rgb(lq, sigma / 255.0), np.float32)
+    if sigma is None:
+        level = float(noise_level.estimate_sigma(np.clip(lq, 0.0, 1.0)[None])[0])
+    else:
+        level = sigma / 255.0
+    return np.asarray(bm3d.bm3d_rgb(lq, level), np.float32)
 
 
 def baseline_restorer(kind: str) -> Restorer:

@@ -76,7 +76,7 @@ def test_quantised_degradation_is_8_bit_and_the_level_needs_awgn(tmp_path):
     assert level == pytest.approx(25 / 255)
     config = denoiser_smoke.get_config()
     config.data.degradation = "rain"
-    with pytest.raises(ValueError, match="data.noise_level needs data.degradation='awgn'"):
+    with pytest.raises(ValueError, match=r"data.noise_level needs data.degradation in \('awgn', 'camera'\)"):
         data.reads_noise_level(config.data)
 
 

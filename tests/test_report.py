@@ -326,8 +326,14 @@ def test_bench_fluxir_renderer_gives_rl_gains_and_each_costs_breakpoint(tmp_path
 
 def test_denoiser_curve_renderer_states_the_slope_over_the_last_quadrupling(tmp_path):
     points = [
-        {"step": step, "wall_hours": step / 3600, "cpu_hours": step / 1800, "psnr": psnr,
-         "ssim": 0.8, "train_loss": 0.03}
+        {
+            "step": step,
+            "wall_hours": step / 3600,
+            "cpu_hours": step / 1800,
+            "psnr": psnr,
+            "ssim": 0.8,
+            "train_loss": 0.03,
+        }
         for step, psnr in ((500, 28.0), (1000, 29.0), (2000, 29.5), (4000, 29.8))
     ]
     payload = {
@@ -352,16 +358,76 @@ def test_denoiser_curve_renderer_states_the_slope_over_the_last_quadrupling(tmp_
 def test_sweep_renderer_sorts_by_psnr_and_links_the_curve(tmp_path):
     def row(name: str, psnr: float) -> dict:
         return {
-            "candidate": name, "params": 850_000, "macs_per_pixel": 211_000,
-            "seconds_per_512": 0.94, "batch_size": 8, "patch_size": 64, "steps": 1700,
-            "cpu_minutes": 30.2, "wall_minutes": 16.0,
+            "candidate": name,
+            "params": 850_000,
+            "macs_per_pixel": 211_000,
+            "seconds_per_512": 0.94,
+            "batch_size": 8,
+            "patch_size": 64,
+            "steps": 1700,
+            "cpu_minutes": 30.2,
+            "wall_minutes": 16.0,
             "cbsd68_sigma25": {"psnr": psnr, "ssim": 0.86},
         }
 
     path = tmp_path / "sweep_denoise_cpu.json"
-    path.write_text(json.dumps({"command": "python tools/sweep_denoise.py", "rows": [
-        row("time_unet", 29.5), row("unshuffle_cnn", 30.4)]}))
+    path.write_text(
+        json.dumps(
+            {
+                "command": "python tools/sweep_denoise.py",
+                "rows": [row("time_unet", 29.5), row("unshuffle_cnn", 30.4)],
+            }
+        )
+    )
     lines = report.render_sweep_denoise(path)
-    assert lines[2].startswith("| unshuffle_cnn | 0.85M | 0.211 | 0.94 | 8 x 64² | 1700 | 30 (16) |")
+    assert lines[2].startswith(
+        "| unshuffle_cnn | 0.85M | 0.211 | 0.94 | 8 x 64² | 1700 | 30 (16) |"
+    )
     assert lines[3].startswith("| time_unet |")
     assert "sweep_denoise_cpu_curve.png" in lines[-3]
+
+
+def test_real_noise_renderer_puts_each_set_in_a_column_and_marks_missing_ones(tmp_path):
+    def scores(psnr):
+        return {"psnr": psnr, "ssim": 0.9, "images": 100, "seconds_per_image": 1.0}
+
+    payload = {
+        "commands": [
+            {"rows": ["input"], "command": "python tools/bench_real_noise.py --rows input"},
+            {"rows": ["bm3d"], "command": "python tools/bench_real_noise.py --rows bm3d"},
+        ],
+        "protocol": "RGB PSNR / SSIM",
+        "rows": [
+            {
+                "row": "input",
+                "model": "input",
+                "scores": {"PolyU": scores(35.97), "CBSD68": scores(20.5)},
+            },
+            {"row": "bm3d", "model": "CBM3D", "scores": {"PolyU": scores(38.1)}},
+        ],
+    }
+    path = tmp_path / "real_noise_cpu.json"
+    path.write_text(json.dumps(payload))
+    lines = report.render_real_noise(path)
+    assert lines[:4] == [
+        "| row | model | PolyU PSNR / SSIM | CBSD68 PSNR / SSIM |",
+        "|---|---|---|---|",
+        "| input | input | 35.97 / 0.9000 | 20.50 / 0.9000 |",
+        "| bm3d | CBM3D | 38.10 / 0.9000 | – |",
+    ]
+    assert lines[-1].count("`python tools/bench_real_noise.py") == 2
+
+
+def test_degradation_cost_renderer_gives_the_share_of_a_train_step(tmp_path):
+    payload = {
+        "command": "python tools/bench_degradation.py",
+        "batch": "16 x 64^2",
+        "train_step_cpu_seconds": 2.0,
+        "train_step_source": "a curve",
+        "rows": [{"degradation": "camera", "ms_per_batch": 30.0, "share_of_train_step": 0.015}],
+    }
+    path = tmp_path / "bench_degradation_cpu.json"
+    path.write_text(json.dumps(payload))
+    lines = report.render_bench_degradation(path)
+    assert lines[2] == "| camera | 30.0 | 1.50% |"
+    assert "Train step: 2.00 CPU-seconds (a curve)." in lines

@@ -712,6 +712,49 @@ def render_noise_estimate(path: pathlib.Path) -> list[str]:
     return [*markdown_table(header, rows), "", written_by([report["command"]])]
 
 
+def render_real_noise(path: pathlib.Path) -> list[str]:
+    """PolyU's real camera noise (and CBSD68 sigma 25) for the input, models and CBM3D."""
+    report = load_json(path)
+    labels: list[str] = []
+    for row in report["rows"]:
+        labels += [label for label in row["scores"] if label not in labels]
+    rows = [
+        [
+            row["row"],
+            row["model"],
+            *(
+                f"{row['scores'][label]['psnr']:.2f} / {row['scores'][label]['ssim']:.4f}"
+                if label in row["scores"]
+                else "–"
+                for label in labels
+            ),
+        ]
+        for row in report["rows"]
+    ]
+    header = ("row", "model", *(f"{label} PSNR / SSIM" for label in labels))
+    commands = [entry["command"] for entry in report["commands"]]
+    return [*markdown_table(header, rows), "", report["protocol"] + ".", "", written_by(commands)]
+
+
+def render_bench_degradation(path: pathlib.Path) -> list[str]:
+    """CPU milliseconds to degrade one training batch, against the train step's CPU seconds."""
+    report = load_json(path)
+    rows = [
+        [
+            row["degradation"],
+            f"{row['ms_per_batch']:.1f}",
+            f"{100 * row['share_of_train_step']:.2f}%",
+        ]
+        for row in report["rows"]
+    ]
+    header = ("degradation", f"CPU ms per batch ({report['batch']})", "share of a train step")
+    note = (
+        f"Train step: {report['train_step_cpu_seconds']:.2f} CPU-seconds "
+        f"({report['train_step_source']})."
+    )
+    return [*markdown_table(header, rows), "", note, "", written_by([report["command"]])]
+
+
 CURVE_ROWS = 12  # the curve table shows at most this many validation points, evenly spread
 
 
@@ -808,6 +851,8 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "sweep_denoise": lambda res: render_sweep_denoise(res / "sweep_denoise_cpu.json"),
     "noise_estimate": lambda res: render_noise_estimate(res / "noise_estimate_cpu.json"),
     "denoiser_curve": lambda res: render_denoiser_curve(res / "denoiser_curve_cpu.json"),
+    "real_noise": lambda res: render_real_noise(res / "real_noise_cpu.json"),
+    "bench_degradation": lambda res: render_bench_degradation(res / "bench_degradation_cpu.json"),
 }
 # Tables whose picture `report.py` draws beside their JSON (when the README shows the table,
 # and not under --check).

@@ -60,6 +60,7 @@ class Benchmark:
         synthesised from GT by the default low-light model), "paired" (LQ and GT files) or
         "real" (degraded photos without ground truth).
       records: ``(start, stop)``: only the records ``start..stop-1`` of the sorted files.
+      subfolders: the (degraded, clean) subfolders of a paired set.
     """
 
     name: str
@@ -68,6 +69,7 @@ class Benchmark:
     grey: bool = False
     degradation: str = "awgn"
     records: tuple[int, int] | None = None
+    subfolders: tuple[str, str] = ("rain", "norain")  # paired: (degraded, clean) subfolders
 
     @property
     def has_gt(self) -> bool:
@@ -93,6 +95,14 @@ BENCHMARKS: dict[str, Benchmark] = {
             "derain/test/Rain100H",
             degradation="paired",
             records=(80, 100),
+        ),
+        # Real camera noise: 512x512 JPEG crops, each against the mean of many shots.
+        Benchmark(
+            "PolyU",
+            "denoise",
+            "denoise/test/PolyU",
+            degradation="paired",
+            subfolders=("real", "mean"),
         ),
         Benchmark("CBSD68-lowlight", "lowlight", "denoise/test/CBSD68", degradation="lowlight"),
         Benchmark("DICM", "lowlight", "lowlight/test/DICM", degradation="real"),
@@ -120,7 +130,9 @@ class BenchmarkSpec:
     sigma: int | None = None
 
     def folder_spec(self) -> FolderSpec:
-        return FolderSpec(self.folder, paired=self.benchmark.degradation == "paired")
+        lq, gt = self.benchmark.subfolders
+        paired = self.benchmark.degradation == "paired"
+        return FolderSpec(self.folder, paired=paired, lq_subdir=lq, gt_subdir=gt)
 
     def config_name(self) -> str:
         variant = "stored"

@@ -22,7 +22,14 @@ Models (x: clean image, y: degraded image, clip: optional clipping to [0, 1]):
   ``k`` a line of unit height and ``G_w`` a Gaussian of width ``w ~ U(width_min, width_max)``;
   streaks are screen-blended, ``s = 1 - (1 - x)(1 - r)``, and a veil of airlight ``A ~
   U(0.7, 1)`` and strength ``h ~ U(0, veil_max)`` is laid over them, ``y = (1 - h) s + h A``.
+* ``camera``: the noise of a real camera, by unprocessing the image to raw, adding
+  heteroscedastic sensor noise on a Bayer mosaic and developing it again (optionally as a JPEG);
+  see ``camera_noise``. A fraction ``data.camera.awgn_fraction`` of the images gets the AWGN
+  model instead, so one model serves both.
 * ``none``: ``y = x``; for paired data, whose degraded input is read from disk.
+
+``degrade_with_level`` also returns the noise level a noise-map model reads: the drawn sigma
+/ 255 for AWGN, the standard deviation of ``y - x`` for camera noise.
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, signal
 
-DEGRADATIONS = ("awgn", "lowlight", "rain", "none")
+from restorect_jax.data.camera_noise import CameraNoiseParams, add_camera_noise
+
+DEGRADATIONS = ("awgn", "lowlight", "rain", "camera", "none")
+NOISES = ("awgn", "camera")  # the degradations with a noise level
 
 
 def _check_params(params: Any, prefix: str, **checks: bool) -> None:
@@ -123,6 +133,7 @@ class DegradationSpec:
         (``data.quantize``; needs ``clip``).
       lowlight: low-light parameters (``data.lowlight``).
       rain: rain-streak parameters (``data.rain``).
+      camera: camera-noise parameters (``data.camera``).
     """
 
     name: str
@@ -132,6 +143,7 @@ class DegradationSpec:
     quantize: bool = False
     lowlight: LowLightParams = LowLightParams()
     rain: RainParams = RainParams()
+    camera: CameraNoiseParams = CameraNoiseParams()
 
     def __post_init__(self):
         if self.name not in DEGRADATIONS:
@@ -150,7 +162,7 @@ class DegradationSpec:
     def from_config(cls, data_config: Any) -> DegradationSpec:
         """Reads ``degradation``, ``noise_sigma``, ``clip``, ``lowlight`` and ``rain``.
 
-        A config without ``rain`` (saved before the rain model existed) gets its defaults.
+        A config without ``rain`` or ``camera`` (saved before they existed) gets the defaults.
         """
         lowlight = data_config.lowlight
         rain_config = data_config.get("rain") or {}
@@ -174,6 +186,7 @@ class DegradationSpec:
                 read_sigma=float(lowlight.read_sigma),
             ),
             rain=RainParams(**rain),
+            camera=CameraNoiseParams.from_config(data_config.get("camera") or {}),
         )
 
 
@@ -273,14 +286,20 @@ def degrade_with_level(
         spec = DegradationSpec.from_config(spec)
     gt = np.asarray(gt, dtype=np.float32)
     level = None
-    if spec.name == "awgn":
+    name = spec.name
+    if name == "camera" and rng.uniform() < spec.camera.awgn_fraction:
+        name = "awgn"
+    if name == "awgn":
         sigma = spec.noise_sigma
         if spec.noise_sigma_max:
             sigma = rng.uniform(spec.noise_sigma, spec.noise_sigma_max)
         degraded, level = add_gaussian_noise(gt, sigma, rng, clip=spec.clip), sigma / 255.0
-    elif spec.name == "lowlight":
+    elif name == "camera":
+        degraded = add_camera_noise(gt, rng, spec.camera)
+        level = float(np.std(degraded - gt))
+    elif name == "lowlight":
         degraded = darken_low_light(gt, rng, spec.lowlight, clip=spec.clip)
-    elif spec.name == "rain":
+    elif name == "rain":
         degraded = add_rain(gt, rng, spec.rain, clip=spec.clip)
     else:
         degraded = gt.copy()

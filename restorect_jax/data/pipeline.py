@@ -37,7 +37,7 @@ import grain
 import numpy as np
 
 from restorect_jax.data.builders import SPLIT, build_image_folder
-from restorect_jax.data.degradations import DegradationSpec, degrade_with_level
+from restorect_jax.data.degradations import NOISES, DegradationSpec, degrade_with_level
 from restorect_jax.data.embedded import build_embedded
 from restorect_jax.image_ops import dihedral
 
@@ -179,15 +179,16 @@ class TrainTransform:
 
 
 def reads_noise_level(data_config: Any) -> bool:
-    """``data.noise_level``: batches carry each image's AWGN sigma / 255 as ``noise_level``.
+    """``data.noise_level``: batches carry each image's noise level as ``noise_level`` (the
+    AWGN sigma / 255, or the standard deviation of camera noise).
 
-    Only AWGN of clean images has one; raises ValueError naming the key otherwise.
+    Only noise added to clean images has one; raises ValueError naming the key otherwise.
     """
     wanted = bool(data_config.get("noise_level", False))
-    if wanted and (data_config.degradation != "awgn" or data_config.paired):
+    if wanted and (data_config.degradation not in NOISES or data_config.paired):
         raise ValueError(
-            "data.noise_level needs data.degradation='awgn' on clean images (data.paired=False), "
-            f"got {data_config.degradation!r}, paired={data_config.paired}"
+            f"data.noise_level needs data.degradation in {NOISES} on clean images "
+            f"(data.paired=False), got {data_config.degradation!r}, paired={data_config.paired}"
         )
     return wanted
 
