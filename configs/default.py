@@ -128,6 +128,9 @@ def get_config() -> ml_collections.ConfigDict:
     train.checkpoint_every = 250  # steps between checkpoints (and at the end)
     train.keep_checkpoints = 2  # checkpoints kept on disk
     train.async_checkpointing = True  # write checkpoints in the background
+    # A fresh run starts from these weights (a run or bundle folder whose network has the same
+    # parameter shapes; its EMA params), with a fresh optimiser; "" = random initialisation.
+    train.init_from = ""
 
     config.mesh = mesh = ml_collections.ConfigDict()
     mesh.data = -1  # devices on the data-parallel axis; -1 = all devices / model

@@ -245,7 +245,8 @@ class Checkpointer:
             self._manager.close()
 
 
-def _shapes_by_path(tree: Any) -> dict[str, tuple]:
+def shapes_by_path(tree: Any) -> dict[str, tuple]:
+    """`{keystr(path): shape}` of every leaf (array metadata too)."""
     return {
         jax.tree_util.keystr(path): tuple(getattr(leaf, "shape", ()) or ())
         for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
@@ -257,7 +258,7 @@ def check_same_network(saved: Any, abstract_state: Any, directory: pathlib.Path,
     of `abstract_state.params`, and its whole state the same multiset of shapes (optimiser
     included). A checkpoint of another network is refused, never set aside as damaged."""
     saved_params = saved["params"] if isinstance(saved, dict) and "params" in saved else {}
-    want, found = _shapes_by_path(abstract_state.params), _shapes_by_path(saved_params)
+    want, found = shapes_by_path(abstract_state.params), shapes_by_path(saved_params)
     for key in sorted(want.keys() | found.keys()):
         if want.get(key) != found.get(key):
             raise CheckpointMismatchError(
@@ -266,8 +267,8 @@ def check_same_network(saved: Any, abstract_state: Any, directory: pathlib.Path,
                 f"{want.get(key, 'nothing')}; resume with the run's own config or use a new "
                 "--workdir"
             )
-    want_all = sorted(map(str, _shapes_by_path(abstract_state).values()))
-    found_all = sorted(map(str, _shapes_by_path(saved).values()))
+    want_all = sorted(map(str, shapes_by_path(abstract_state).values()))
+    found_all = sorted(map(str, shapes_by_path(saved).values()))
     if want_all != found_all:
         raise CheckpointMismatchError(
             f"checkpoint step {step} in {directory} holds a train state of {len(found_all)} "

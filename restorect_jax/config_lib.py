@@ -98,6 +98,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
         previous_start = start
 
+    init_from = config.train.get("init_from", "")
+    require(
+        not init_from or pathlib.Path(init_from).expanduser().is_dir(),
+        "train.init_from",
+        init_from,
+        "must be a run or bundle folder (or empty)",
+    )
     data = config.data
     require(data.source in _SOURCES, "data.source", data.source, f"must be one of {_SOURCES}")
     require(

@@ -507,6 +507,36 @@ def _check_finite(pending: list[tuple[int, dict]], checkpointer: checkpoint_lib.
             )
 
 
+def initial_params(config: ml_collections.ConfigDict, params: Any) -> Any | None:
+    """The weights a fresh run starts from: `config.train.init_from`'s prediction (EMA) params,
+    arranged like `params`; None without `init_from`. ValueError names the key when that
+    folder cannot be loaded or its network has other parameter shapes."""
+    source = config.train.get("init_from", "")
+    if not source:
+        return None
+    from restorect_jax import inference  # it imports the methods, as this module does
+
+    key = f"config.train.init_from={source!r}"
+    try:
+        loaded = inference.load_model(workdir=source).params
+    except inference.ModelLoadError as error:
+        raise ValueError(f"{key}: {error}") from None
+    want, found = checkpoint_lib.shapes_by_path(params), checkpoint_lib.shapes_by_path(loaded)
+    for path in sorted(want.keys() | found.keys()):
+        if want.get(path) != found.get(path):
+            raise ValueError(
+                f"{key}: parameter {path} is {found.get(path, 'missing')} there, this config "
+                f"builds {want.get(path, 'nothing')}"
+            )
+    by_path = {
+        jax.tree_util.keystr(path): np.asarray(leaf)
+        for path, leaf in jax.tree_util.tree_leaves_with_path(loaded)
+    }
+    return jax.tree_util.tree_map_with_path(
+        lambda path, leaf: by_path[jax.tree_util.keystr(path)].astype(leaf.dtype), params
+    )
+
+
 _SAVING_ON_THE_WAY_OUT = "Still writing the last checkpoint; the run stops when it is complete."
 
 
@@ -601,6 +631,12 @@ def _train_in_workdir(
         )
     else:
         state = steps.init(jax.random.PRNGKey(config.seed), example)
+        start = initial_params(config, state.params)
+        if start is not None:
+            # Two copies: the step donates both trees, which must not share buffers.
+            params, ema = (jax.device_put(start, state_sharding.params) for _ in range(2))
+            state = state.replace(params=params, ema_params=ema)
+            logging.info("Initialised the params and EMA from %s", config.train.init_from)
     frozen = jax.device_put(method.frozen_params(), replicated)
 
     step_fn = steps.train_step

@@ -3,6 +3,7 @@ checkpoints set aside twice, a full disk, Ctrl-C twice, SIGTERM during a save, a
 samples. Each ends in one line, the right exit status, no traceback and nothing lost."""
 
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -216,3 +217,23 @@ def test_checkpoint_shapes_are_compared_before_restoring(tmp_path):
         checkpoint_lib.check_same_network(saved.tree, abstract, run, 2)  # its own: accepted
     finally:
         checkpointer.close()
+
+
+def test_a_fresh_run_starts_from_another_runs_weights(tmp_path, caplog):
+    config, source = _config(tmp_path), tmp_path / "source"
+    train.train_and_evaluate(config, source)
+    _, saved = checkpoint_lib.load_state(source / "checkpoints")
+    tuned = _config(tmp_path)
+    tuned.train.init_from = str(source)
+    mesh = sharding_lib.create_mesh(tuned.mesh)
+    abstract = train.build_step_functions(tuned, mesh, train.example_batch()).abstract_state
+    start = train.initial_params(tuned, abstract.params)
+    jax.tree.map(np.testing.assert_array_equal, start, saved["ema_params"])
+    caplog.set_level(logging.INFO)
+    assert train.train_and_evaluate(tuned, tmp_path / "tuned")["step"] == 2
+    assert "Initialised the params and EMA from" in (tmp_path / "tuned" / "train.log").read_text()
+    wider = _config(tmp_path)
+    wider.model.width, wider.train.init_from = 8, str(source)
+    abstract = train.build_step_functions(wider, mesh, train.example_batch()).abstract_state
+    with pytest.raises(ValueError, match=r"config.train.init_from=.*parameter .* is \("):
+        train.initial_params(wider, abstract.params)
