@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import flow, methods, safe_files
 from restorect_jax.config_lib import config_from_json
 
@@ -188,6 +187,9 @@ def load_run(
     else:
         source = f"checkpoint {checkpoint_dir} with the given config"
     try:
+        # Orbax is imported here: a bundle (what `restore` reads) never needs it.
+        from restorect_jax import checkpoint as checkpoint_lib
+
         step, state = checkpoint_lib.load_state(checkpoint_dir, step)
     except FileNotFoundError as err:
         raise ModelLoadError(f"{err} (train first, or pass a checkpoint)") from err

@@ -20,12 +20,6 @@ from PIL import Image
 
 from restorect_jax import safe_files
 
-try:
-    from tensorboardX import SummaryWriter
-except ImportError:  # scalars still go to metrics.jsonl and the log
-    SummaryWriter = None
-
-
 class MetricWriter:
     """Writes scalars to `<workdir>/metrics.jsonl`, TensorBoard events and the log."""
 
@@ -35,6 +29,10 @@ class MetricWriter:
         self._tensorboard = None
         if self._active:
             self._dir.mkdir(parents=True, exist_ok=True)
+            try:  # imported here: the commands that only restore never load it
+                from tensorboardX import SummaryWriter
+            except ImportError:  # scalars still go to metrics.jsonl and the log
+                SummaryWriter = None
             if SummaryWriter is not None:
                 self._tensorboard = SummaryWriter(str(self._dir / "tensorboard"))
 

@@ -459,3 +459,15 @@ def test_export_keeps_an_existing_output_unless_overwrite(tmp_path):
     result = run_module("restorect_jax.export", ["--task=denoise", f"--output={model}"])
     assert result.returncode == 2 and f"{model}.json exists" in result.stderr
     assert not model.exists()
+
+
+def test_restore_imports_no_training_machinery():
+    code = (
+        "import sys, restorect_jax.restore\n"
+        "heavy = {'tensorflow_datasets', 'grain', 'orbax', 'tensorboardX', 'matplotlib', 'cv2'}\n"
+        "print(sorted(heavy & {name.split('.')[0] for name in sys.modules}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout

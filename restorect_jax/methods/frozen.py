@@ -13,7 +13,6 @@ import pathlib
 
 import ml_collections
 
-from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax.config_lib import config_from_json
 from restorect_jax.methods.base import Method, PyTree
 
@@ -33,6 +32,7 @@ def load_frozen(name: str, workdir: str | pathlib.Path) -> FrozenModel:
     Raises FileNotFoundError / ValueError naming `config.frozen.<name>` when the folder holds no
     finished run.
     """
+    from restorect_jax import checkpoint as checkpoint_lib  # Orbax: only runs need it
     from restorect_jax import methods  # here: the registry imports the methods
 
     key = f"config.frozen.{name}={str(workdir)!r}"
