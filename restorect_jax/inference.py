@@ -9,6 +9,7 @@ whose `predict` restores (B, H, W, 3) batches whose sides are multiples of `stri
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import pathlib
 from typing import Any
@@ -137,21 +138,58 @@ class LoadedModel:
         return np.asarray(self._predict(self.params, lq, gt, sampler, levels))
 
 
-def check_params_match(method: methods.Method, params: PyTree, source: str) -> None:
-    """Raises ModelLoadError unless `params` have exactly the names and shapes `method` builds."""
+# Parameter shapes a config builds, computed once per (config, model code, jax) and kept here:
+# tracing a model's init to learn them takes seconds, which every `restore` would otherwise pay.
+PARAM_SHAPES_CACHE = "~/.cache/restorect_jax/param_shapes"
+
+
+def _model_code_digest() -> str:
+    """sha256 of the source files that decide parameter shapes (models/ and methods/)."""
+    root = pathlib.Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("models/*.py"), *root.glob("methods/*.py")]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _traced_shapes(method: methods.Method) -> dict[str, tuple]:
     stride = method.stride
     batch = {key: jnp.zeros((1, 2 * stride, 2 * stride, 3)) for key in ("lq", "gt")}
     expected = method.inference_params(
         jax.eval_shape(method.init_params, jax.random.PRNGKey(0), batch)
     )
+    return {
+        jax.tree_util.keystr(path): tuple(np.shape(leaf))
+        for path, leaf in jax.tree_util.tree_leaves_with_path(expected)
+    }
 
-    def shapes(tree) -> dict[str, tuple]:
-        return {
-            jax.tree_util.keystr(path): tuple(np.shape(leaf))
-            for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
-        }
 
-    want, found = shapes(expected), shapes(params)
+def expected_shapes(method: methods.Method) -> dict[str, tuple]:
+    """`{parameter path: shape}` of the prediction params `method`'s config builds, from the
+    cache in `PARAM_SHAPES_CACHE` when this config, model code and jax version were seen."""
+    text = method.config.to_json_best_effort(sort_keys=True) + _model_code_digest() + jax.__version__
+    path = pathlib.Path(PARAM_SHAPES_CACHE).expanduser()
+    path = path / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
+    try:
+        return {key: tuple(shape) for key, shape in json.loads(path.read_text()).items()}
+    except (OSError, ValueError):
+        pass
+    shapes = _traced_shapes(method)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        safe_files.write_text_new(path, json.dumps(shapes), overwrite=True)
+    except OSError:  # a read-only home: traced again next time
+        pass
+    return shapes
+
+
+def check_params_match(method: methods.Method, params: PyTree, source: str) -> None:
+    """Raises ModelLoadError unless `params` have exactly the names and shapes `method` builds."""
+    want = expected_shapes(method)
+    found = {
+        jax.tree_util.keystr(path): tuple(np.shape(leaf))
+        for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+    }
     for key in sorted(set(want) | set(found)):
         if want.get(key) != found.get(key):
             raise ModelLoadError(

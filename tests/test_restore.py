@@ -1,6 +1,7 @@
 """Photo I/O, tiled restoration and `python -m restorect_jax.restore`."""
 
 import importlib.resources
+import json
 import pathlib
 import re
 import signal
@@ -471,3 +472,22 @@ def test_restore_imports_no_training_machinery():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_a_bundle_reads_its_parameter_shapes_from_the_cache_once_traced(tmp_path, monkeypatch):
+    monkeypatch.setattr(inference, "PARAM_SHAPES_CACHE", str(tmp_path / "shapes"))
+    first = inference.load_model(task="denoise")
+    assert len(list((tmp_path / "shapes").iterdir())) == 1
+
+    def traced_again(method):
+        raise AssertionError("the shapes were traced again")
+
+    monkeypatch.setattr(inference, "_traced_shapes", traced_again)
+    again = inference.load_model(task="denoise")
+    assert again.name == first.name
+    cached = next((tmp_path / "shapes").iterdir())
+    shapes = json.loads(cached.read_text())
+    key = next(iter(shapes))
+    cached.write_text(json.dumps({**shapes, key: [1, 2, 3]}))  # the config now builds another shape
+    with pytest.raises(inference.ModelLoadError, match=re.escape(f"parameter {key} is")):
+        inference.load_model(task="denoise")
