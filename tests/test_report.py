@@ -431,3 +431,15 @@ def test_degradation_cost_renderer_gives_the_share_of_a_train_step(tmp_path):
     lines = report.render_bench_degradation(path)
     assert lines[2] == "| camera | 30.0 | 1.50% |"
     assert "Train step: 2.00 CPU-seconds (a curve)." in lines
+
+
+def test_startup_renderer_puts_each_checkout_in_a_column(tmp_path):
+    def checkout(label, seconds):
+        return {"label": label, "commit": "abc1234", "command": f"python b --label {label}",
+                "seconds": {"import x": seconds}}
+
+    path = tmp_path / "bench_startup_cpu.json"
+    path.write_text(json.dumps({"checkouts": [checkout("before", 3.5), checkout("after", 2.0)]}))
+    lines = report.render_bench_startup(path)
+    assert lines[0] == "| seconds | before (abc1234) | after (abc1234) |"
+    assert lines[2] == "| import x | 3.50 | 2.00 |"

@@ -66,7 +66,10 @@ print(json.dumps(marks))
 
 
 def _run(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+    # Outside the checkout: `python -c` puts the working folder first on sys.path.
+    return subprocess.run(
+        args, capture_output=True, text=True, env=env, check=True, cwd=tempfile.gettempdir()
+    )
 
 
 def _env(source: pathlib.Path) -> dict:

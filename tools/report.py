@@ -755,6 +755,18 @@ def render_bench_degradation(path: pathlib.Path) -> list[str]:
     return [*markdown_table(header, rows), "", note, "", written_by([report["command"]])]
 
 
+def render_bench_startup(path: pathlib.Path) -> list[str]:
+    """Import and restore start-up seconds, one column per measured checkout."""
+    report = load_json(path)
+    checkouts = report["checkouts"]
+    header = ("seconds", *(f"{c['label']} ({c['commit']})" for c in checkouts))
+    rows = [
+        [name, *(f"{c['seconds'][name]:.2f}" if name in c["seconds"] else "–" for c in checkouts)]
+        for name in checkouts[-1]["seconds"]
+    ]
+    return [*markdown_table(header, rows), "", written_by([c["command"] for c in checkouts])]
+
+
 CURVE_ROWS = 12  # the curve table shows at most this many validation points, evenly spread
 
 
@@ -853,6 +865,7 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "denoiser_curve": lambda res: render_denoiser_curve(res / "denoiser_curve_cpu.json"),
     "real_noise": lambda res: render_real_noise(res / "real_noise_cpu.json"),
     "bench_degradation": lambda res: render_bench_degradation(res / "bench_degradation_cpu.json"),
+    "bench_startup": lambda res: render_bench_startup(res / "bench_startup_cpu.json"),
 }
 # Tables whose picture `report.py` draws beside their JSON (when the README shows the table,
 # and not under --check).
