@@ -49,6 +49,17 @@ def one_line_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], 
     return wrapped
 
 
+def console_command(module: str, main: Callable[[list[str]], None]) -> None:
+    """Runs `main` as a console command (`restorect-restore`, ...) the way `python -m module`
+    runs it: absl lists a program's own flags under its `--help` by the program's file name,
+    so the flags that `module` defines are registered under that name too."""
+    from absl import app, flags
+
+    for flag in flags.FLAGS.get_flags_for_module(module):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    app.run(one_line_errors(main))
+
+
 def enable_compilation_cache(cache_dir: str | None) -> None:
     """Turns on JAX's persistent compilation cache in `cache_dir` (a run's or a bundle's
     `compilation_cache_dir`), unless JAX_COMPILATION_CACHE_DIR already sets one.

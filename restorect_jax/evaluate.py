@@ -458,5 +458,10 @@ def main(argv: list[str]) -> None:
         raise SystemExit(interrupt.exit_code) from None
 
 
+def run() -> None:
+    """The `restorect-evaluate` console command (`python -m restorect_jax.evaluate` is the same)."""
+    cli.console_command(__name__, main)
+
+
 if __name__ == "__main__":
-    app.run(cli.one_line_errors(main))
+    run()

@@ -104,5 +104,10 @@ def main(argv: list[str]) -> None:
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB) and {metadata_path(output)}")
 
 
+def run() -> None:
+    """The `restorect-export` console command (`python -m restorect_jax.export` is the same)."""
+    cli.console_command(__name__, main)
+
+
 if __name__ == "__main__":
-    app.run(cli.one_line_errors(main))
+    run()

@@ -208,9 +208,14 @@ def main(argv: list[str]) -> None:
         raise SystemExit(143)
 
 
-if __name__ == "__main__":
-    _error = None if os.environ.get(cli.DEBUG_ENV) else check_command_line(sys.argv[1:])
-    if _error:
-        print(f"error: {_error}", file=sys.stderr)
+def run() -> None:
+    """The `restorect-train` console command (`python -m restorect_jax.main` is the same)."""
+    error = None if os.environ.get(cli.DEBUG_ENV) else check_command_line(sys.argv[1:])
+    if error:
+        print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2)
-    app.run(cli.one_line_errors(main))
+    cli.console_command(__name__, main)
+
+
+if __name__ == "__main__":
+    run()

@@ -229,5 +229,10 @@ def main(argv: list[str]) -> None:
         raise SystemExit(1)
 
 
+def run() -> None:
+    """The `restorect-restore` console command (`python -m restorect_jax.restore` is the same)."""
+    cli.console_command(__name__, main)
+
+
 if __name__ == "__main__":
-    app.run(cli.one_line_errors(main))
+    run()

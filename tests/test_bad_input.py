@@ -2,6 +2,7 @@
 
 import pathlib
 import subprocess
+import sys
 
 import pytest
 from conftest import run_module
@@ -91,3 +92,24 @@ def test_the_config_absl_keeps_is_the_one_checked(tmp_path):
     missing = tmp_path / "missing.py"
     result = _main(["--config", SMOKE, "--config", str(missing), f"--workdir={tmp_path / 'w'}"])
     _assert_one_line(result, f"--config {missing}", "no config file")
+
+
+@pytest.mark.parametrize(
+    "command", ["restorect-train", "restorect-restore", "restorect-evaluate", "restorect-export"]
+)
+def test_console_commands_are_installed_with_the_package(tmp_path, command):
+    script = pathlib.Path(sys.executable).parent / command
+    assert script.is_file(), f"{script}: reinstall with pip install -e ."
+    if command == "restorect-train":  # the same one-line errors as python -m restorect_jax.main
+        result = subprocess.run(
+            [str(script), "--config", str(tmp_path / "missing.py"), f"--workdir={tmp_path}"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        _assert_one_line(result, "no config file")
+    else:
+        result = subprocess.run(
+            [str(script), "--help"], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert "--output:" in result.stdout + result.stderr  # its own flags, as python -m lists
