@@ -57,7 +57,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "data.patch_size",
     ):
         _positive_int(config, key)
-    train = config.train
+    _validate_train(config.train)
+    _validate_data(config.data)
+    _validate_folders(config.data)
+    _validate_models(config)
+    _validate_mesh(config.mesh)
+
+
+def _validate_train(train: ml_collections.ConfigDict) -> None:
+    """The optimiser, schedule, progressive stages and starting weights (`config.train`)."""
     require(
         isinstance(train.eval_every, int) and train.eval_every >= 0,
         "train.eval_every",
@@ -98,14 +106,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
         previous_start = start
 
-    init_from = config.train.get("init_from", "")
+    init_from = train.get("init_from", "")
     require(
         not init_from or pathlib.Path(init_from).expanduser().is_dir(),
         "train.init_from",
         init_from,
         "must be a run or bundle folder (or empty)",
     )
-    data = config.data
+
+
+def _validate_data(data: ml_collections.ConfigDict) -> None:
+    """The source and the degradation of the training data (`config.data`)."""
     require(data.source in _SOURCES, "data.source", data.source, f"must be one of {_SOURCES}")
     require(
         data.degradation in DEGRADATIONS,
@@ -127,6 +138,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "must be 0 (fixed sigma) or at least data.noise_sigma (blind AWGN range)",
     )
     CameraNoiseParams.from_config(data.get("camera") or {})  # names a bad data.camera key
+
+
+def _validate_folders(data: ml_collections.ConfigDict) -> None:
+    """The folders, pairing and file ranges of folder data (`config.data`)."""
     if data.source == "folder":
         require(
             bool(data.train_dir),
@@ -171,6 +186,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "must be (start, stop) with 0 <= start < stop, or (0, 0) for all files",
         )
 
+
+def _validate_models(config: ml_collections.ConfigDict) -> None:
+    """Frozen models, evaluation metrics and the method's own keys."""
     for name, workdir in config.get("frozen", {}).items():
         require(
             isinstance(workdir, str) and bool(workdir),
@@ -189,7 +207,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
     methods.get_method(config.method).validate_config(config)
 
-    mesh = config.mesh
+
+def _validate_mesh(mesh: ml_collections.ConfigDict) -> None:
+    """The device mesh (`config.mesh`)."""
     require(mesh.data == -1 or mesh.data > 0, "mesh.data", mesh.data, "must be -1 or positive")
     require(mesh.model > 0, "mesh.model", mesh.model, "must be positive")
     require(

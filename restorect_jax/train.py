@@ -592,193 +592,238 @@ def _train_in_workdir(
     """`train_and_evaluate` once its workdir is locked."""
     if jax.process_index() == 0:
         run_config.record(config, workdir)
-    train_config = config.train
-    end_step = train_config.num_steps if stop_at is None else min(stop_at, train_config.num_steps)
+    return _TrainingRun(config, workdir, stop_at).run()
 
-    mesh = sharding_lib.create_mesh(config.mesh)
-    replicated = sharding_lib.replicated(mesh)
 
-    schedule = PatchSchedule(config, sharding_lib.batch_split(mesh, config.mesh.shard_params))
-    example = example_batch()
+class _TrainingRun:
+    """One training run in a locked workdir: set up, resumed or initialised, then stepped,
+    logged, validated and checkpointed until its end step, a SIGTERM or Ctrl-C."""
 
-    steps = build_step_functions(config, mesh, example)
-    method, state_sharding = steps.method, steps.state_sharding
-    batch_sharding = steps.batch_sharding
-    checkpointer = checkpoint_lib.Checkpointer(
-        workdir / "checkpoints",
-        keep=train_config.keep_checkpoints,
-        async_save=train_config.async_checkpointing,
-    )
-    _prepare_data_once(config.data)
-    copies = FrozenCopies(method, steps.abstract_state, replicated)
-    restored = checkpointer.restore_newest(
-        checkpoint_lib.abstract_with_shardings(steps.abstract_state, state_sharding),
-        copies.abstract() if copies.every else None,
-    )
-    latest = None if restored is None else restored[0]
-    stage = schedule.stage_at(latest or 0)
-    train_iter = schedule.iterator(stage)
-    if restored is not None:
-        latest, state, data_state, copies.values = restored
-        copies.values = copies.values or {}
-        train_iter.set_state(data_state)
-        logging.info(
-            "Resumed from step %d in %s (process %d data position %s)",
-            latest,
-            checkpointer.directory,
-            jax.process_index(),
-            data_state,
+    def __init__(
+        self, config: ml_collections.ConfigDict, workdir: pathlib.Path, stop_at: int | None
+    ):
+        self.config, self.workdir = config, workdir
+        train_config = config.train
+        self.end_step = (
+            train_config.num_steps if stop_at is None else min(stop_at, train_config.num_steps)
         )
-    else:
-        state = steps.init(jax.random.PRNGKey(config.seed), example)
-        start = initial_params(config, state.params)
+        self.mesh = sharding_lib.create_mesh(config.mesh)
+        replicated = sharding_lib.replicated(self.mesh)
+        self.schedule = PatchSchedule(
+            config, sharding_lib.batch_split(self.mesh, config.mesh.shard_params)
+        )
+        self.steps = build_step_functions(config, self.mesh, example_batch())
+        self.method = self.steps.method
+        self.checkpointer = checkpoint_lib.Checkpointer(
+            workdir / "checkpoints",
+            keep=train_config.keep_checkpoints,
+            async_save=train_config.async_checkpointing,
+        )
+        _prepare_data_once(config.data)
+        self.copies = FrozenCopies(self.method, self.steps.abstract_state, replicated)
+        self.latest = self._start()
+        self.frozen = jax.device_put(self.method.frozen_params(), replicated)
+        self.predict_fn = jax.jit(self.method.predict, static_argnums=(3,))
+        self.validates = train_config.eval_every > 0
+        self.val_images = (
+            data_lib.load_eval_images(config.data, seed=config.seed) if self.validates else []
+        )
+        self.metric_names = tuple(config.eval.get("metrics", ("psnr", "ssim")))
+        self.writer = writers.MetricWriter(workdir)
+        self.clock = writers.RunClock(workdir)
+        self.step = int(jax.device_get(self.state.step))
+        self.pending: list[tuple[int, dict]] = []
+        self.last_scores: dict[str, float] = {}
+        self.last_saved = self.latest
+        self.interval = (time.perf_counter(), self.step)
+        # The data position that goes with `state`: recorded after each completed step, so an
+        # interrupt between fetching a batch and finishing its step cannot pair them wrongly.
+        self.data_state = self.train_iter.get_state()
+
+    def _start(self) -> int | None:
+        """Resumes from the newest checkpoint (returns its step), or initialises the state."""
+        restored = self.checkpointer.restore_newest(
+            checkpoint_lib.abstract_with_shardings(
+                self.steps.abstract_state, self.steps.state_sharding
+            ),
+            self.copies.abstract() if self.copies.every else None,
+        )
+        latest = None if restored is None else restored[0]
+        self.stage = self.schedule.stage_at(latest or 0)
+        self.train_iter = self.schedule.iterator(self.stage)
+        if restored is not None:
+            latest, self.state, data_state, copies = restored
+            self.copies.values = copies or {}
+            self.train_iter.set_state(data_state)
+            logging.info(
+                "Resumed from step %d in %s (process %d data position %s)",
+                latest,
+                self.checkpointer.directory,
+                jax.process_index(),
+                data_state,
+            )
+            return latest
+        self.state = self.steps.init(jax.random.PRNGKey(self.config.seed), example_batch())
+        start = initial_params(self.config, self.state.params)
         if start is not None:
             # Two copies: the step donates both trees, which must not share buffers.
-            params, ema = (jax.device_put(start, state_sharding.params) for _ in range(2))
-            state = state.replace(params=params, ema_params=ema)
-            logging.info("Initialised the params and EMA from %s", config.train.init_from)
-    frozen = jax.device_put(method.frozen_params(), replicated)
-
-    step_fn = steps.train_step
-    predict_fn = jax.jit(method.predict, static_argnums=(3,))
-    validates = train_config.eval_every > 0
-    val_images = data_lib.load_eval_images(config.data, seed=config.seed) if validates else []
-    metric_names = tuple(config.eval.get("metrics", ("psnr", "ssim")))
-    writer = writers.MetricWriter(workdir)
-    clock = writers.RunClock(workdir)
-    stop_signal = signals.StopSignal()
-
-    step = int(jax.device_get(state.step))
-    if step == 0:
-        param_count = sum(x.size for x in jax.tree.leaves(state.params))
+            sharding = self.steps.state_sharding.params
+            params, ema = (jax.device_put(start, sharding) for _ in range(2))
+            self.state = self.state.replace(params=params, ema_params=ema)
+            logging.info("Initialised the params and EMA from %s", self.config.train.init_from)
         logging.info(
             "Training %s (%s, %d params) for %d steps on a %s mesh",
-            config.method,
-            config.model.name,
-            param_count,
-            train_config.num_steps,
-            dict(mesh.shape),
+            self.config.method,
+            self.config.model.name,
+            sum(x.size for x in jax.tree.leaves(self.state.params)),
+            self.config.train.num_steps,
+            dict(self.mesh.shape),
         )
-    last_scores: dict[str, float] = {}
-    preempted = False
-    pending: list[tuple[int, dict]] = []
-    interval_start, interval_first_step = time.perf_counter(), step
+        return None
 
-    last_saved = [latest]
-
-    # The data position that goes with `state`: recorded after each completed step, so an
-    # interrupt between fetching a batch and finishing its step cannot pair them wrongly.
-    data_state = train_iter.get_state()
-
-    def save_checkpoint() -> None:
-        """Checkpoints the current state (once per step), after checking the pending losses."""
-        _check_finite(pending, checkpointer)
-        at_step = int(jax.device_get(state.step))
-        if at_step != last_saved[0]:
-            with signals.deferred(f"A signal arrived while saving step {at_step}: it acts next."):
-                checkpointer.save(at_step, state, data_state, copies.values or None)
-                last_saved[0] = at_step  # before a held Ctrl-C is raised on leaving the block
-
-    try:
-        while step < end_step:
-            batch = sharding_lib.global_batch(next(train_iter), batch_sharding)
-            copies.refresh(state, step)
-            state, step_metrics = step_fn(
-                state, batch, {**frozen, **copies.values}, method.phase_at(step)
-            )
-            data_state = train_iter.get_state()
-            pending.append((step, step_metrics))
-            step += 1
-            if schedule.stage_at(step) != stage:
-                stage = schedule.stage_at(step)
-                train_iter = schedule.iterator(stage)
-                data_state = train_iter.get_state()
-                logging.info("step %d: progressive training stage %s", step, schedule.stages[stage])
-
-            if step % train_config.log_every == 0 or step == end_step:
-                _check_finite(pending, checkpointer)
-                # Phases log different terms: each is averaged over the steps that have it.
-                keys = dict.fromkeys(key for _, m in pending for key in m if key != "finite")
-                means = {
-                    key: float(np.mean([jax.device_get(m[key]) for _, m in pending if key in m]))
-                    for key in keys
-                }
-                pending.clear()
-                elapsed = time.perf_counter() - interval_start
-                steps_per_sec = (step - interval_first_step) / max(elapsed, 1e-9)
-                means["steps_per_sec"] = steps_per_sec
-                writer.write_scalars(
-                    step,
-                    {f"train/{key}": value for key, value in means.items()} | clock.scalars(),
-                )
-                logging.info(
-                    "step %d/%d | loss %.5f | %.2f steps/s | ETA %s",
-                    step,
-                    train_config.num_steps,
-                    means["loss"],
-                    steps_per_sec,
-                    _format_duration((train_config.num_steps - step) / max(steps_per_sec, 1e-9)),
-                )
-                interval_start, interval_first_step = time.perf_counter(), step
-                # SIGTERM is acted on at log steps, where every process takes the same decision.
-                preempted = _requested_on_any_process(stop_signal.requested)
-
-            if validates and (
-                step % train_config.eval_every == 0 or step == train_config.num_steps
-            ):
-                _check_finite(pending, checkpointer)  # a diverged run stops before validating
-                sampler = method.validation_sampler(method.phase_at(step - 1))
-                last_scores, restored = evaluate(
-                    lambda *args, sampler=sampler: predict_fn(*args, sampler),
-                    state.ema_params,
-                    frozen,
-                    val_images,
-                    metric_names,
-                )
-                writer.write_scalars(
-                    step,
-                    {f"val/{key}": value for key, value in last_scores.items()} | clock.scalars(),
-                )
-                logging.info(
-                    "step %d | validation (EMA params, %d images): %s",
-                    step,
-                    len(val_images),
-                    ", ".join(
-                        f"{name} {last_scores[name]:.4f} (input {last_scores[name + '_input']:.4f})"
-                        for name in metric_names
-                    ),
-                )
-                _save_samples(workdir, step, val_images, restored, config.eval.sample_images)
-
-            if step % train_config.checkpoint_every == 0 or step == end_step or preempted:
-                save_checkpoint()
+    def run(self) -> dict[str, float]:
+        """Trains to the end step (or a stop); returns the last scores, step and `preempted`."""
+        stop_signal = signals.StopSignal()
+        preempted = False
+        try:
+            while self.step < self.end_step and not preempted:
+                self._train_step()
+                train_config = self.config.train
+                if self.step % train_config.log_every == 0 or self.step == self.end_step:
+                    self._log()
+                    # SIGTERM is acted on at log steps, where every process takes one decision.
+                    preempted = _requested_on_any_process(stop_signal.requested)
+                if self.validates and (
+                    self.step % train_config.eval_every == 0 or self.step == train_config.num_steps
+                ):
+                    self._validate()
+                if (
+                    self.step % train_config.checkpoint_every == 0
+                    or self.step == self.end_step
+                    or preempted
+                ):
+                    self._save_checkpoint()
             if preempted:
                 logging.warning(
-                    "SIGTERM received: stopped at step %d after saving a checkpoint.", step
+                    "SIGTERM received: stopped at step %d after saving a checkpoint.", self.step
                 )
-                break
-    except KeyboardInterrupt:
-        logging.warning("Interrupted at step %d: saving a checkpoint before exiting.", step)
+        except KeyboardInterrupt:
+            self._save_on_interrupt()
+            raise
+        finally:
+            with signals.deferred(_SAVING_ON_THE_WAY_OUT, replay=False):
+                self.checkpointer.close()
+            self.writer.close()
+            stop_signal.restore()
+        return self._finish(preempted)
+
+    def _train_step(self) -> None:
+        """One optimiser step; moves to the next progressive stage when it begins."""
+        batch = sharding_lib.global_batch(next(self.train_iter), self.steps.batch_sharding)
+        self.copies.refresh(self.state, self.step)
+        self.state, metrics = self.steps.train_step(
+            self.state,
+            batch,
+            {**self.frozen, **self.copies.values},
+            self.method.phase_at(self.step),
+        )
+        self.data_state = self.train_iter.get_state()
+        self.pending.append((self.step, metrics))
+        self.step += 1
+        if self.schedule.stage_at(self.step) != self.stage:
+            self.stage = self.schedule.stage_at(self.step)
+            self.train_iter = self.schedule.iterator(self.stage)
+            self.data_state = self.train_iter.get_state()
+            logging.info(
+                "step %d: progressive training stage %s",
+                self.step,
+                self.schedule.stages[self.stage],
+            )
+
+    def _log(self) -> None:
+        """Averages the steps since the last log line, writes them and logs one line."""
+        _check_finite(self.pending, self.checkpointer)
+        # Phases log different terms: each is averaged over the steps that have it.
+        pending = self.pending
+        keys = dict.fromkeys(key for _, m in pending for key in m if key != "finite")
+        means = {
+            key: float(np.mean([jax.device_get(m[key]) for _, m in pending if key in m]))
+            for key in keys
+        }
+        pending.clear()
+        started, first_step = self.interval
+        steps_per_sec = (self.step - first_step) / max(time.perf_counter() - started, 1e-9)
+        means["steps_per_sec"] = steps_per_sec
+        self.writer.write_scalars(
+            self.step,
+            {f"train/{key}": value for key, value in means.items()} | self.clock.scalars(),
+        )
+        num_steps = self.config.train.num_steps
+        logging.info(
+            "step %d/%d | loss %.5f | %.2f steps/s | ETA %s",
+            self.step,
+            num_steps,
+            means["loss"],
+            steps_per_sec,
+            _format_duration((num_steps - self.step) / max(steps_per_sec, 1e-9)),
+        )
+        self.interval = (time.perf_counter(), self.step)
+
+    def _validate(self) -> None:
+        """Scores the EMA params on the validation images; writes the scores and a sample."""
+        _check_finite(self.pending, self.checkpointer)  # a diverged run stops before validating
+        sampler = self.method.validation_sampler(self.method.phase_at(self.step - 1))
+        self.last_scores, restored = evaluate(
+            lambda *args, sampler=sampler: self.predict_fn(*args, sampler),
+            self.state.ema_params,
+            self.frozen,
+            self.val_images,
+            self.metric_names,
+        )
+        scores = self.last_scores
+        self.writer.write_scalars(
+            self.step, {f"val/{key}": value for key, value in scores.items()} | self.clock.scalars()
+        )
+        logging.info(
+            "step %d | validation (EMA params, %d images): %s",
+            self.step,
+            len(self.val_images),
+            ", ".join(
+                f"{name} {scores[name]:.4f} (input {scores[name + '_input']:.4f})"
+                for name in self.metric_names
+            ),
+        )
+        count = self.config.eval.sample_images
+        _save_samples(self.workdir, self.step, self.val_images, restored, count)
+
+    def _save_checkpoint(self) -> None:
+        """Checkpoints the current state (once per step), after checking the pending losses."""
+        _check_finite(self.pending, self.checkpointer)
+        at_step = int(jax.device_get(self.state.step))
+        if at_step != self.last_saved:
+            with signals.deferred(f"A signal arrived while saving step {at_step}: it acts next."):
+                self.checkpointer.save(
+                    at_step, self.state, self.data_state, self.copies.values or None
+                )
+                self.last_saved = at_step  # before a held Ctrl-C is raised on leaving the block
+
+    def _save_on_interrupt(self) -> None:
+        logging.warning("Interrupted at step %d: saving a checkpoint before exiting.", self.step)
         with signals.deferred(_SAVING_ON_THE_WAY_OUT, replay=False):
             try:
-                save_checkpoint()
+                self._save_checkpoint()
             except RuntimeError as error:  # interrupted inside a step, after the state was donated
                 logging.error(
                     "Could not save the interrupted state (%s); newest checkpoint: step %s.",
                     error,
-                    checkpointer.latest_step(),
+                    self.checkpointer.latest_step(),
                 )
-        raise
-    finally:
-        with signals.deferred(_SAVING_ON_THE_WAY_OUT, replay=False):
-            checkpointer.close()
-        writer.close()
-        stop_signal.restore()
 
-    logging.info("Run ended at step %d; %s", step, COMPILE_CACHE.summary())
-    result = {"step": step, "preempted": preempted, **last_scores}
-    if jax.process_index() == 0 and last_scores:
-        safe_files.write_text_new(
-            workdir / "final_metrics.json", json.dumps(result, indent=2), overwrite=True
-        )
-    return result
+    def _finish(self, preempted: bool) -> dict[str, float]:
+        logging.info("Run ended at step %d; %s", self.step, COMPILE_CACHE.summary())
+        result = {"step": self.step, "preempted": preempted, **self.last_scores}
+        if jax.process_index() == 0 and self.last_scores:
+            safe_files.write_text_new(
+                self.workdir / "final_metrics.json", json.dumps(result, indent=2), overwrite=True
+            )
+        return result

@@ -305,28 +305,9 @@ class RestoRectMethod(Method):
             z_teacher = sg(jnp.concatenate([teacher_out.z_img, teacher_out.z_rex], axis=-1))
 
         if self.distill == "restorect":
-            noise_rng, time_rng, sample_rng = jax.random.split(rng, 3)
-            noise = jax.random.normal(noise_rng, z_teacher.shape)
-            t = flow.sample_time(time_rng, lq.shape[0], self.config.flow.time_points)
-            terms["velocity"] = flow.rectified_flow_loss(
-                self._velocity_fn(params, cond), z_teacher, noise, t
+            total, (z_img, z_rex) = self._prior_terms(
+                params, cond, z_teacher, rng, phase, terms, total
             )
-            z = self.priors(
-                params, cond, jax.random.normal(sample_rng, z_teacher.shape), self.default_sampler()
-            )
-            z_teacher_img, z_teacher_rex = jnp.split(z_teacher, 2, axis=-1)
-            z_img, z_rex = jnp.split(z, 2, axis=-1)
-            terms["flex_prior"] = losses.flex_loss(
-                [z_teacher_img, z_teacher_rex],
-                [z_img, z_rex],
-                weights.flex_prior_weights,
-                percentile=weights.flex_percentile,
-                stats_gradient=weights.flex_stats_gradient,
-            )
-            terms["prior_l1"] = losses.l1_loss(z, z_teacher)
-            velocity_weight = weights.velocity_phase1 if phase == FLOW_PHASE else weights.velocity
-            total += velocity_weight * terms["velocity"]
-            total += weights.flex * terms["flex_prior"] + weights.prior_l1 * terms["prior_l1"]
         else:
             z_img, z_rex = cond.c_img, cond.c_rex
 
@@ -345,21 +326,71 @@ class RestoRectMethod(Method):
         total += weights.l1 * terms["l1"] + weights.retinex_head * terms["retinex_head"]
         total += weights.hvi * terms["hvi"]
         if self.projections is not None:
-            projected = self.projections.apply(params["projections"], out.features)
-            teacher_maps = [sg(teacher_out.features[name]) for name in FEATURE_NAMES]
-            student_maps = [projected[name] for name in FEATURE_NAMES]
-            if self.distill == "restorect":
-                terms["flex"] = losses.flex_loss(
-                    teacher_maps,
-                    student_maps,
-                    weights.flex_feature_weights,
-                    percentile=weights.flex_percentile,
-                    stats_gradient=weights.flex_stats_gradient,
-                )
-                total += weights.flex * terms["flex"]
-            else:
-                terms["feature_mse"] = jnp.mean(
-                    jnp.stack([losses.mse_loss(s, t) for s, t in zip(student_maps, teacher_maps)])
-                )
-                total += weights.feature_mse * terms["feature_mse"]
+            total = self._feature_terms(params, out.features, teacher_out.features, terms, total)
         return total, terms
+
+    def _prior_terms(
+        self,
+        params: PyTree,
+        cond: StudentConditions,
+        z_teacher: jax.Array,
+        rng: jax.Array,
+        phase: str,
+        terms: dict[str, jax.Array],
+        total: jax.Array,
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        """RestoRect's prior distillation: the velocity loss of the latent flow towards the
+        teacher's priors, and FLEX + L1 between the priors it generates and the teacher's.
+        Adds the weighted terms to `total` (in `terms` too); returns it and the priors."""
+        weights = self.config.loss
+        noise_rng, time_rng, sample_rng = jax.random.split(rng, 3)
+        noise = jax.random.normal(noise_rng, z_teacher.shape)
+        t = flow.sample_time(time_rng, z_teacher.shape[0], self.config.flow.time_points)
+        terms["velocity"] = flow.rectified_flow_loss(
+            self._velocity_fn(params, cond), z_teacher, noise, t
+        )
+        z = self.priors(
+            params, cond, jax.random.normal(sample_rng, z_teacher.shape), self.default_sampler()
+        )
+        z_teacher_img, z_teacher_rex = jnp.split(z_teacher, 2, axis=-1)
+        z_img, z_rex = jnp.split(z, 2, axis=-1)
+        terms["flex_prior"] = losses.flex_loss(
+            [z_teacher_img, z_teacher_rex],
+            [z_img, z_rex],
+            weights.flex_prior_weights,
+            percentile=weights.flex_percentile,
+            stats_gradient=weights.flex_stats_gradient,
+        )
+        terms["prior_l1"] = losses.l1_loss(z, z_teacher)
+        velocity_weight = weights.velocity_phase1 if phase == FLOW_PHASE else weights.velocity
+        total += velocity_weight * terms["velocity"]
+        total += weights.flex * terms["flex_prior"] + weights.prior_l1 * terms["prior_l1"]
+        return total, (z_img, z_rex)
+
+    def _feature_terms(
+        self,
+        params: PyTree,
+        features: dict[str, jax.Array],
+        teacher_features: dict[str, jax.Array],
+        terms: dict[str, jax.Array],
+        total: jax.Array,
+    ) -> jax.Array:
+        """Feature distillation through the projections: FLEX (RestoRect) or MSE (the baseline)
+        between the student's projected maps and the teacher's; adds it to `total`."""
+        weights = self.config.loss
+        projected = self.projections.apply(params["projections"], features)
+        teacher_maps = [jax.lax.stop_gradient(teacher_features[name]) for name in FEATURE_NAMES]
+        student_maps = [projected[name] for name in FEATURE_NAMES]
+        if self.distill == "restorect":
+            terms["flex"] = losses.flex_loss(
+                teacher_maps,
+                student_maps,
+                weights.flex_feature_weights,
+                percentile=weights.flex_percentile,
+                stats_gradient=weights.flex_stats_gradient,
+            )
+            return total + weights.flex * terms["flex"]
+        terms["feature_mse"] = jnp.mean(
+            jnp.stack([losses.mse_loss(s, t) for s, t in zip(student_maps, teacher_maps)])
+        )
+        return total + weights.feature_mse * terms["feature_mse"]
