@@ -181,7 +181,7 @@ def test_targets_of_each_variant():
         ("irflow.target", "noise", "one of"),
         ("irflow.grid", "log", "one of"),
         ("irflow.sampler", "sde:4", "not noise"),
-        ("irflow.sampler", "euler:0", "positive"),
+        ("irflow.sampler", "euler:0", r"integer in \[1, 1000\]"),
         ("irflow.msc.min_steps", 1, r"\[2,"),
         ("irflow.msc.weight", -0.1, ">= 0"),
         ("irflow.time_points", -1, "grid"),

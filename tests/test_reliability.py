@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import restorer_smoke
+from configs import denoiser_smoke
 from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import run_config, train, writers
 from restorect_jax import sharding as sharding_lib
@@ -25,7 +25,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _config(tmp_path: pathlib.Path):
-    config = restorer_smoke.get_config()
+    config = denoiser_smoke.get_config()  # a small conv net: quick to compile
     config.data.tfds_dir = str(tmp_path / "tfds")
     config.train.num_steps, config.train.checkpoint_every = 2, 2
     config.train.warmup_steps = 1
@@ -42,8 +42,8 @@ def test_a_changed_model_on_a_workdir_is_refused_and_nothing_is_moved(tmp_path):
     train.train_and_evaluate(config, run)
     before, saved_config = _listing(run / "checkpoints"), (run / "config.json").read_text()
     wider = _config(tmp_path)
-    wider.model.width = 8
-    with pytest.raises(run_config.RunConfigError, match=r"model.width 4 -> 8") as error:
+    wider.model.width = 16
+    with pytest.raises(run_config.RunConfigError, match=r"model.width 8 -> 16") as error:
         train.train_and_evaluate(wider, run)
     assert "\n" not in str(error.value)
     # Without config.json (an old run folder), the checkpoint's shapes still refuse it.
@@ -98,7 +98,7 @@ def _main_command(workdir: pathlib.Path, tmp_path: pathlib.Path, steps: int) -> 
         sys.executable,
         "-m",
         "restorect_jax.main",
-        "--config=configs/restorer_smoke.py",
+        "--config=configs/denoiser_smoke.py",
         f"--workdir={workdir}",
         f"--config.data.tfds_dir={tmp_path / 'tfds'}",
         f"--config.train.num_steps={steps}",
@@ -170,8 +170,8 @@ runpy.run_module("restorect_jax.main", run_name="__main__")
 
 def test_a_disk_that_fills_during_a_checkpoint_is_one_line_and_leaves_no_partial(tmp_path):
     full = tmp_path / "small_disk"
-    # Room for one or two checkpoints of 4-7 MB; a third cannot fit.
-    if shutil.which("mount") is None or not _mount_tmpfs(full, "14m"):
+    # Room for two checkpoints of about 280 KB; a third cannot fit.
+    if shutil.which("mount") is None or not _mount_tmpfs(full, "700k"):
         pytest.skip("cannot mount a small tmpfs here (needs root with CAP_SYS_ADMIN)")
     driver = tmp_path / "driver.py"
     driver.write_text(_WITHOUT_SPACE_CHECK)
@@ -233,7 +233,7 @@ def test_a_fresh_run_starts_from_another_runs_weights(tmp_path, caplog):
     assert train.train_and_evaluate(tuned, tmp_path / "tuned")["step"] == 2
     assert "Initialised the params and EMA from" in (tmp_path / "tuned" / "train.log").read_text()
     wider = _config(tmp_path)
-    wider.model.width, wider.train.init_from = 8, str(source)
+    wider.model.width, wider.train.init_from = 16, str(source)
     abstract = train.build_step_functions(wider, mesh, train.example_batch()).abstract_state
     with pytest.raises(ValueError, match=r"config.train.init_from=.*parameter .* is \("):
         train.initial_params(wider, abstract.params)
