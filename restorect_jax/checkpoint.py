@@ -15,6 +15,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from restorect_jax import tree_shapes
+
 # Key of the `data` item that lists the data-iterator state of every process, in process order.
 PROCESS_STATES = "process_states"
 
@@ -245,30 +247,23 @@ class Checkpointer:
             self._manager.close()
 
 
-def shapes_by_path(tree: Any) -> dict[str, tuple]:
-    """`{keystr(path): shape}` of every leaf (array metadata too)."""
-    return {
-        jax.tree_util.keystr(path): tuple(getattr(leaf, "shape", ()) or ())
-        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
-    }
-
-
 def check_same_network(saved: Any, abstract_state: Any, directory: pathlib.Path, step: int):
     """Raises CheckpointMismatchError unless the saved state's params have the names and shapes
     of `abstract_state.params`, and its whole state the same multiset of shapes (optimiser
     included). A checkpoint of another network is refused, never set aside as damaged."""
     saved_params = saved["params"] if isinstance(saved, dict) and "params" in saved else {}
-    want, found = shapes_by_path(abstract_state.params), shapes_by_path(saved_params)
-    for key in sorted(want.keys() | found.keys()):
-        if want.get(key) != found.get(key):
-            raise CheckpointMismatchError(
-                f"checkpoint step {step} in {directory} is of another network: parameter {key} "
-                f"is {found.get(key, 'missing')} there, the config builds "
-                f"{want.get(key, 'nothing')}; resume with the run's own config or use a new "
-                "--workdir"
-            )
-    want_all = sorted(map(str, shapes_by_path(abstract_state).values()))
-    found_all = sorted(map(str, shapes_by_path(saved).values()))
+    difference = tree_shapes.first_difference(
+        tree_shapes.shapes_by_path(abstract_state.params), tree_shapes.shapes_by_path(saved_params)
+    )
+    if difference:
+        key, found, want = difference
+        raise CheckpointMismatchError(
+            f"checkpoint step {step} in {directory} is of another network: parameter {key} "
+            f"is {found} there, the config builds {want}; resume with the run's own config or "
+            "use a new --workdir"
+        )
+    want_all = sorted(map(str, tree_shapes.shapes_by_path(abstract_state).values()))
+    found_all = sorted(map(str, tree_shapes.shapes_by_path(saved).values()))
     if want_all != found_all:
         raise CheckpointMismatchError(
             f"checkpoint step {step} in {directory} holds a train state of {len(found_all)} "

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from restorect_jax import flow, methods, safe_files
+from restorect_jax import flow, methods, safe_files, tree_shapes
 from restorect_jax.config_lib import config_from_json
 
 PyTree = Any
@@ -155,19 +155,17 @@ def _model_code_digest() -> str:
 def _traced_shapes(method: methods.Method) -> dict[str, tuple]:
     stride = method.stride
     batch = {key: jnp.zeros((1, 2 * stride, 2 * stride, 3)) for key in ("lq", "gt")}
-    expected = method.inference_params(
-        jax.eval_shape(method.init_params, jax.random.PRNGKey(0), batch)
+    return tree_shapes.shapes_by_path(
+        method.inference_params(jax.eval_shape(method.init_params, jax.random.PRNGKey(0), batch))
     )
-    return {
-        jax.tree_util.keystr(path): tuple(np.shape(leaf))
-        for path, leaf in jax.tree_util.tree_leaves_with_path(expected)
-    }
 
 
 def expected_shapes(method: methods.Method) -> dict[str, tuple]:
     """`{parameter path: shape}` of the prediction params `method`'s config builds, from the
     cache in `PARAM_SHAPES_CACHE` when this config, model code and jax version were seen."""
-    text = method.config.to_json_best_effort(sort_keys=True) + _model_code_digest() + jax.__version__
+    text = (
+        method.config.to_json_best_effort(sort_keys=True) + _model_code_digest() + jax.__version__
+    )
     path = pathlib.Path(PARAM_SHAPES_CACHE).expanduser()
     path = path / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
     try:
@@ -185,17 +183,15 @@ def expected_shapes(method: methods.Method) -> dict[str, tuple]:
 
 def check_params_match(method: methods.Method, params: PyTree, source: str) -> None:
     """Raises ModelLoadError unless `params` have exactly the names and shapes `method` builds."""
-    want = expected_shapes(method)
-    found = {
-        jax.tree_util.keystr(path): tuple(np.shape(leaf))
-        for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-    }
-    for key in sorted(set(want) | set(found)):
-        if want.get(key) != found.get(key):
-            raise ModelLoadError(
-                f"{source}: parameter {key} is {found.get(key, 'missing')} there, the config "
-                f"builds {want.get(key, 'nothing')} (was it trained with another config?)"
-            )
+    difference = tree_shapes.first_difference(
+        expected_shapes(method), tree_shapes.shapes_by_path(params)
+    )
+    if difference:
+        key, found, want = difference
+        raise ModelLoadError(
+            f"{source}: parameter {key} is {found} there, the config builds {want} (was it "
+            "trained with another config?)"
+        )
 
 
 def load_run(

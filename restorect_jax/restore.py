@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import tqdm
-from absl import app, flags
+from absl import flags
 
 from restorect_jax import cli, flow, image_io, inference, noise_level, signals, writers
 from restorect_jax.tiling import restore_pixels

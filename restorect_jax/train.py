@@ -27,7 +27,17 @@ import optax
 from jax.experimental import multihost_utils
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import cli, config_lib, logs, methods, run_config, safe_files, signals, writers
+from restorect_jax import (
+    cli,
+    config_lib,
+    logs,
+    methods,
+    run_config,
+    safe_files,
+    signals,
+    tree_shapes,
+    writers,
+)
 from restorect_jax import data as data_lib
 from restorect_jax import sharding as sharding_lib
 from restorect_jax.metrics import registry
@@ -521,13 +531,12 @@ def initial_params(config: ml_collections.ConfigDict, params: Any) -> Any | None
         loaded = inference.load_model(workdir=source).params
     except inference.ModelLoadError as error:
         raise ValueError(f"{key}: {error}") from None
-    want, found = checkpoint_lib.shapes_by_path(params), checkpoint_lib.shapes_by_path(loaded)
-    for path in sorted(want.keys() | found.keys()):
-        if want.get(path) != found.get(path):
-            raise ValueError(
-                f"{key}: parameter {path} is {found.get(path, 'missing')} there, this config "
-                f"builds {want.get(path, 'nothing')}"
-            )
+    difference = tree_shapes.first_difference(
+        tree_shapes.shapes_by_path(params), tree_shapes.shapes_by_path(loaded)
+    )
+    if difference:
+        path, found, want = difference
+        raise ValueError(f"{key}: parameter {path} is {found} there, this config builds {want}")
     by_path = {
         jax.tree_util.keystr(path): np.asarray(leaf)
         for path, leaf in jax.tree_util.tree_leaves_with_path(loaded)
