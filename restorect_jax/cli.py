@@ -20,8 +20,9 @@ def one_line_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], 
     """`main` with any uncaught error printed as `error: <type>: <message>` (exit 1) and Ctrl-C
     or SIGTERM as `interrupted` (exit 130 or 143); with RESTORECT_DEBUG=1 errors propagate
     unchanged. SIGTERM raises `signals.Terminated` while `main` runs (training replaces that
-    handler with its own, which stops at the next log step). Library log chatter is kept off
-    the terminal (`logs.quiet_terminal`)."""
+    handler with its own, which stops at the next log step). Once interrupted, further signals
+    are ignored: a second Ctrl-C would otherwise land in JAX's exit hooks as a traceback.
+    Library log chatter is kept off the terminal (`logs.quiet_terminal`)."""
 
     @functools.wraps(main)
     def wrapped(argv: list[str]) -> None:
@@ -30,6 +31,7 @@ def one_line_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], 
         try:
             main(argv)
         except KeyboardInterrupt as interrupt:
+            signals.ignore_from_now_on()
             if os.environ.get(DEBUG_ENV):
                 raise
             print("\ninterrupted", file=sys.stderr)
@@ -44,7 +46,8 @@ def one_line_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], 
             )
             raise SystemExit(1) from None
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapped
 

@@ -33,6 +33,14 @@ def raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated
 
 
+def ignore_from_now_on() -> None:
+    """Ignores Ctrl-C and SIGTERM for the rest of the process: it is already on its way out, and
+    a signal during the interpreter's exit hooks (JAX clears its caches there) would print a
+    traceback instead of stopping anything sooner."""
+    for signum in _STOPPING:
+        _install(signum, signal.SIG_IGN)
+
+
 def _install(signum: int, handler: Callable | int) -> Callable | int | None:
     """`signal.signal`, or None outside the main thread (where no signal is delivered)."""
     try:
@@ -42,10 +50,7 @@ def _install(signum: int, handler: Callable | int) -> Callable | int | None:
 
 
 class StopSignal:
-    """Turns SIGTERM (a pre-empted or killed job) into a flag the loop checks between steps.
-
-    `restore()` puts the previous handler back when the run ends.
-    """
+    """Turns SIGTERM (a pre-empted or killed job) into a flag the loop checks between steps."""
 
     def __init__(self):
         self.requested = False
@@ -56,7 +61,11 @@ class StopSignal:
         self.requested = True
 
     def restore(self) -> None:
-        if self._previous is not None:
+        """Puts the previous handler back; after a stop request the process is on its way out,
+        so further signals are ignored instead (`ignore_from_now_on`)."""
+        if self.requested:
+            ignore_from_now_on()
+        elif self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
 
 

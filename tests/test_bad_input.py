@@ -1,13 +1,15 @@
 """A user's mistakes on `python -m restorect_jax.main`: one line naming the key or path, exit 2."""
 
+import os
 import pathlib
+import signal
 import subprocess
 import sys
 
 import pytest
 from conftest import run_module
 
-from restorect_jax import cli
+from restorect_jax import cli, signals
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMOKE = str(REPO / "configs" / "smoke.py")
@@ -88,6 +90,42 @@ def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
         cli.one_line_errors(_failing)([])
 
 
+def _interrupted(argv: list[str]) -> None:
+    raise KeyboardInterrupt
+
+
+def test_once_interrupted_later_signals_are_ignored(monkeypatch, capsys):
+    """A second Ctrl-C on the way out would land in JAX's exit hooks as a traceback."""
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.one_line_errors(_interrupted)([])
+        assert exit_info.value.code == 130 and "interrupted" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def test_after_a_stop_request_training_ignores_later_signals():
+    """SIGTERM twice: the second must not kill the process while it saves and exits."""
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        untouched = signals.StopSignal()
+        untouched.restore()
+        assert signal.getsignal(signal.SIGTERM) is before[signal.SIGTERM]
+        stop = signals.StopSignal()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested
+        stop.restore()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
 def test_the_config_absl_keeps_is_the_one_checked(tmp_path):
     missing = tmp_path / "missing.py"
     result = _main(["--config", SMOKE, "--config", str(missing), f"--workdir={tmp_path / 'w'}"])
@@ -103,6 +141,7 @@ def test_console_commands_are_installed_with_the_package(tmp_path, command):
     if command == "restorect-train":  # the same one-line errors as python -m restorect_jax.main
         result = subprocess.run(
             [str(script), "--config", str(tmp_path / "missing.py"), f"--workdir={tmp_path}"],
+            check=False,
             capture_output=True,
             text=True,
             cwd=tmp_path,
@@ -110,6 +149,6 @@ def test_console_commands_are_installed_with_the_package(tmp_path, command):
         _assert_one_line(result, "no config file")
     else:
         result = subprocess.run(
-            [str(script), "--help"], capture_output=True, text=True, cwd=tmp_path
+            [str(script), "--help"], check=False, capture_output=True, text=True, cwd=tmp_path
         )
         assert "--output:" in result.stdout + result.stderr  # its own flags, as python -m lists
