@@ -1,4 +1,4 @@
-"""tools/report.py: README tables rendered from the committed JSON under tools/results/."""
+"""tools/report.py: README and docs/ tables rendered from the JSON under tools/results/."""
 
 import importlib.util
 import json
@@ -34,42 +34,50 @@ def _run_report(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_readme_tables_equal_the_committed_json():
+def test_documents_tables_equal_the_committed_json():
     result = _run_report("--check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
 
 
+def _copy_documents(root: pathlib.Path) -> list[pathlib.Path]:
+    """README.md and docs/*.md copied under `root`, in the same layout; the copies."""
+    copies = []
+    for document in report.default_documents(ROOT):
+        copy = root / document.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(document.read_text())
+        copies.append(copy)
+    return copies
+
+
+def _holding(copies: list[pathlib.Path], table: str) -> pathlib.Path:
+    """The one copied document that shows `table`."""
+    (found,) = [copy for copy in copies if f"<!-- report:{table} -->" in copy.read_text()]
+    return found
+
+
 def _first_bench_train_row(init_seconds_offset: float = 0.0) -> str:
-    """The start of bench_train's first README row, from the committed JSON."""
+    """The start of bench_train's first table row, from the committed JSON."""
     first = json.loads((ROOT / "tools/results/bench_train_cpu.json").read_text())["results"][0]
     init = first["init_seconds_including_compile"] + init_seconds_offset
     shape = f"{first['batch_size']} x {first['patch_size']}^2"
     return f"| {first['config']} | {first['params']:,} | {shape} | {init:.2f} |"
 
 
-def test_changed_cell_fails_the_check_and_the_diff_names_the_table(tmp_path):
-    text = (ROOT / "README.md").read_text()
+def test_a_stale_table_in_a_docs_page_fails_the_check_naming_that_page(tmp_path):
+    page = _holding(_copy_documents(tmp_path), "bench_train")
+    assert page.parent.name == "docs"
+    text = page.read_text()
     row, changed = _first_bench_train_row(), _first_bench_train_row(0.01)
     assert text.count(row) == 1
-    readme = tmp_path / "README.md"
-    readme.write_text(text.replace(row, changed))
-    result = _run_report("--check", "--readme", str(readme))
-    assert result.returncode == 1
-    assert "README table bench_train" in result.stdout
+    page.write_text(text.replace(row, changed))
+    result = _run_report("--check", "--root", str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    assert f"docs/{page.name} table bench_train (as written)" in result.stdout
     assert f"-{changed}" in result.stdout
     assert f"+{row}" in result.stdout
-    assert changed in readme.read_text()  # --check changes nothing
-
-
-def test_unknown_marker_is_a_one_line_error(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("# t\n\n<!-- report:no_such_table -->\n<!-- /report:no_such_table -->\n")
-    result = _run_report("--check", "--readme", str(readme))
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "no_such_table" in result.stderr
+    assert changed in page.read_text()  # --check changes nothing
 
 
 def test_rewrite_fills_the_markers(tmp_path):
@@ -77,24 +85,139 @@ def test_rewrite_fills_the_markers(tmp_path):
     readme.write_text(
         "Speed:\n\n<!-- report:bench_train -->\nstale\n<!-- /report:bench_train -->\n"
     )
-    assert _run_report("--partial", "--readme", str(readme)).returncode == 0
+    assert _run_report("--partial", "--root", str(tmp_path), str(readme)).returncode == 0
     text = readme.read_text()
     assert _first_bench_train_row() in text
     assert "stale" not in text
-    assert _run_report("--check", "--partial", "--readme", str(readme)).returncode == 0
+    assert _run_report("--check", "--partial", "--root", str(tmp_path)).returncode == 0
 
 
-def test_a_registered_table_missing_from_the_readme_is_a_one_line_error(tmp_path):
-    text = (ROOT / "README.md").read_text()
+def test_unknown_marker_is_a_one_line_error_naming_the_document(tmp_path):
+    page = tmp_path / "docs" / "PAGE.md"
+    page.parent.mkdir()
+    page.write_text("# t\n\n<!-- report:no_such_table -->\n<!-- /report:no_such_table -->\n")
+    result = _run_report("--check", "--partial", "--root", str(tmp_path), str(page))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "report.py: docs/PAGE.md: line 3: no renderer for table 'no_such_table'"
+    ]
+
+
+def test_a_registered_table_shown_in_no_document_is_a_one_line_error(tmp_path):
+    page = _holding(_copy_documents(tmp_path), "bench_train")
+    text = page.read_text()
     start = text.index("<!-- report:bench_train -->")
     end = text.index("<!-- /report:bench_train -->") + len("<!-- /report:bench_train -->")
-    readme = tmp_path / "README.md"
-    readme.write_text(text[:start] + text[end:])
-    result = _run_report("--check", "--readme", str(readme))
+    page.write_text(text[:start] + text[end:])
+    result = _run_report("--check", "--root", str(tmp_path))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "report.py: README.md: no marker pair for table(s) bench_train"
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("report.py: README.md, docs/")
+    assert line.endswith(": no marker pair for table(s) bench_train")
+
+
+@pytest.mark.parametrize("same_document", [False, True])
+def test_a_table_shown_twice_is_a_one_line_error(tmp_path, same_document):
+    block = "<!-- report:bench_train -->\n<!-- /report:bench_train -->\n"
+    (tmp_path / "README.md").write_text("# t\n\n" + ("" if same_document else block))
+    page = tmp_path / "docs" / "PAGE.md"
+    page.parent.mkdir()
+    page.write_text("# p\n\n" + block + ("\n" + block if same_document else ""))
+    result = _run_report("--check", "--partial", "--root", str(tmp_path))
+    assert result.returncode == 2
+    first = "docs/PAGE.md line 3" if same_document else "README.md line 3"
+    line = 6 if same_document else 3
+    expected = (
+        f"report.py: docs/PAGE.md: line {line}: table 'bench_train' is already shown at {first};"
+        " a table may appear in one document only"
+    )
+    assert result.stderr.strip().splitlines() == [expected]
+
+
+def test_picture_links_are_relative_to_the_document(tmp_path):
+    block = "<!-- report:sweep_denoise -->\n<!-- /report:sweep_denoise -->\n"
+    readme, page = tmp_path / "README.md", tmp_path / "docs" / "PAGE.md"
+    page.parent.mkdir()
+    readme.write_text(block)
+    page.write_text(block.replace("sweep_denoise", "denoiser_curve"))
+    assert _run_report("--partial", "--root", str(tmp_path), str(readme), str(page)).returncode == 0
+    assert "](tools/results/sweep_denoise_cpu_curve.png)" in readme.read_text()
+    assert "](../tools/results/denoiser_curve_cpu.png)" in page.read_text()
+    assert report.relink("![a](x.png) [b](#c) [d](https://e)", "../") == (
+        "![a](../x.png) [b](#c) [d](https://e)"
+    )
+
+
+def test_leaderboard_renderer_on_tiny_json(tmp_path):
+    def evaluation(model: str, psnr: float) -> dict:
+        means = {"psnr": psnr, "ssim": 0.75}
+        result = {"dataset": "CBSD68", "sigma": 25, "means": means}
+        return {"model": model, "command": f"python -m e --workdir {model}", "results": [result]}
+
+    (tmp_path / "eval" / "bundle").mkdir(parents=True)
+    (tmp_path / "eval" / "bundle" / "results.json").write_text(
+        json.dumps(evaluation("bundle@10", 27.5))
+    )
+    at = {"nfe": 1, "scores": {"CBSD68": {"psnr": 29.125, "ssim": 0.8}}}
+    bench = {
+        "command": "python b",
+        "rows": {"flow": {"checkpoint": "flow@5", "by_sampler": {"euler:4": at}}},
+    }
+    (tmp_path / "bench.json").write_text(json.dumps(bench))
+    real = {
+        "commands": [
+            {"rows": ["a"], "command": "python r --rows a"},
+            {"rows": ["b"], "command": "python r --rows b"},
+        ],
+        "rows": [
+            {
+                "row": "b",
+                "model": "long@20",
+                "scores": {"CBSD68 σ=25": {"psnr": 30.0, "ssim": 0.85}},
+            }
+        ],
+    }
+    (tmp_path / "real.json").write_text(json.dumps(real))
+    peers = (
+        report.Peer(
+            "denoise",
+            "CBSD68",
+            "**bundled** ({model})",
+            "eval/bundle/results.json",
+            report.from_eval("CBSD68", 25),
+            bold=True,
+        ),
+        report.Peer(
+            "denoise",
+            "CBSD68",
+            "flow ({model})",
+            "bench.json",
+            report.from_bench("flow", "euler:4", "CBSD68"),
+        ),
+        report.Peer(
+            "derain",
+            "Rain",
+            "long ({model})",
+            "real.json",
+            report.from_real_noise("b", "CBSD68 σ=25"),
+        ),
+    )
+    assert report.render_leaderboard(peers, tmp_path) == [
+        "| task | test set | model | PSNR | SSIM |",
+        "|---|---|---|---|---|",
+        "| denoise | CBSD68 | flow (flow@5) | 29.12 | 0.8000 |",
+        "|  |  | **bundled** (bundle@10) | **27.50** | **0.7500** |",
+        "| derain | Rain | long (long@20) | 30.00 | 0.8500 |",
+        "",
+        "Written by: `python b`; `python -m e --workdir bundle@10`; `python r --rows b`",
     ]
+
+
+def test_every_leaderboard_row_reads_committed_json():
+    lines = report.TABLES["leaderboard"](report.RESULTS)
+    assert len(lines) == len(report.LEADERBOARD) + 4
+    assert sum("**bundled" in line for line in lines) == 3
 
 
 def _write_eval(folder: pathlib.Path, command: str, results: list[dict]) -> None:
@@ -435,8 +558,12 @@ def test_degradation_cost_renderer_gives_the_share_of_a_train_step(tmp_path):
 
 def test_startup_renderer_puts_each_checkout_in_a_column(tmp_path):
     def checkout(label, seconds):
-        return {"label": label, "commit": "abc1234", "command": f"python b --label {label}",
-                "seconds": {"import x": seconds}}
+        return {
+            "label": label,
+            "commit": "abc1234",
+            "command": f"python b --label {label}",
+            "seconds": {"import x": seconds},
+        }
 
     path = tmp_path / "bench_startup_cpu.json"
     path.write_text(json.dumps({"checkouts": [checkout("before", 3.5), checkout("after", 2.0)]}))

@@ -152,7 +152,7 @@ def psnr_by_flow_steps(restorer: scoring.Restorer, records_by_set: dict) -> dict
 
 
 def markdown(report: dict) -> str:
-    """`<out>.md`: the README's table (tools/report.py), the RestoRect student's PSNR by ODE
+    """`<out>.md`: the docs' table (tools/report.py), the RestoRect student's PSNR by ODE
     steps and the setting."""
     datasets, models = report["datasets"], report["models"]
     by_steps = models["restorect"]["psnr_by_flow_steps"]

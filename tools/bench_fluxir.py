@@ -15,7 +15,7 @@ checkpoint where distillation starts (resuming is bit-exact, so this equals trai
 The base and RL rows are scored at every sampler of `--samplers`, the students at their own grid
 (NFE 1 or 2), on the stored test images (the ones `evaluate` scores); then every row is timed
 back to back (images/s at 256x256 in batches, seconds per 512x512 image). Writes `<out>.json`,
-`<out>.md` (tools/report.py renders it into the README) and `<out>_nfe.png`.
+`<out>.md` (tools/report.py renders it into docs/RESULTS.md) and `<out>_nfe.png`.
 
 CPU setting (about 1 hour per task on 2 cores, training included):
   RESTORECT_DATA_DIR=../shared/data python tools/bench_fluxir.py --task denoise

@@ -1,13 +1,17 @@
-"""Renders README.md's results tables from the JSON committed under tools/results/.
+"""Renders the results tables of README.md and docs/*.md from JSON under tools/results/.
 
-    python tools/report.py             # rewrite every table between its markers
-    python tools/report.py --check     # change nothing: print a diff per stale table, exit 1
+    python tools/report.py                    # rewrite every table between its markers
+    python tools/report.py --check            # change nothing: print a diff per stale table, exit 1
+    python tools/report.py docs/RESULTS.md    # only the named documents (with --partial)
 
 A table sits between the lines `<!-- report:NAME -->` and `<!-- /report:NAME -->`; NAME picks
 its renderer in `TABLES`, which reads only committed JSON. Under each table is the command that
 writes its JSON ("Written by: ..."): the one the JSON records, else the first command in the
-writing tool's docstring. A marker with no renderer, a marker without its closing pair, or a
-table whose JSON is missing is a one-line error, exit status 2.
+writing tool's docstring. Every registered table is shown in exactly one of the documents
+(README.md and docs/*.md, or the paths given): a table shown twice, or, without --partial, in
+none, is an error. Links a renderer writes (pictures under tools/results/) are made relative to
+the document's folder. A marker with no renderer, a marker without its closing pair, or a table
+whose JSON is missing is a one-line error naming the document, exit status 2.
 """
 
 import argparse
@@ -16,6 +20,7 @@ import dataclasses
 import difflib
 import functools
 import json
+import os
 import pathlib
 import re
 import sys
@@ -530,16 +535,24 @@ class EvalTable:
     skip_absent: bool = False
 
 
+def eval_means(
+    report: dict, dataset: str | None, sigma: int | None, missing_ok: bool = False
+) -> dict | None:
+    """The means of the (dataset, sigma) result in `evaluate`'s results.json; when there is
+    none, None if `missing_ok`, else a ReportError naming the model."""
+    found = [r for r in report["results"] if r["dataset"] == dataset and r["sigma"] == sigma]
+    if not found and not missing_ok:
+        raise ReportError(f"{report['model']} has no result for {dataset} sigma {sigma}")
+    return found[0]["means"] if found else None
+
+
 def _eval_cell(report: dict, row: Axis, column: Axis) -> str:
     """The text of one cell: the metrics of the result that the row and column select."""
     dataset = column.dataset or row.dataset
     sigma = column.sigma if column.sigma is not None else row.sigma
-    found = [r for r in report["results"] if r["dataset"] == dataset and r["sigma"] == sigma]
-    if not found:
-        if column.missing is None:
-            raise ReportError(f"{report['model']} has no result for {dataset} sigma {sigma}")
+    means = eval_means(report, dataset, sigma, missing_ok=column.missing is not None)
+    if means is None:
         return column.missing
-    means = found[0]["means"]
     text = " / ".join(
         METRIC_FORMATS.get(m, "{:.4f}").format(means[m]) for m in column.metrics or row.metrics
     )
@@ -814,10 +827,10 @@ def render_denoiser_curve(path: pathlib.Path) -> list[str]:
 
 def draw_denoiser_curve(path: pathlib.Path) -> None:
     """`<path>.png`: held-out PSNR against steps (log scale), from the curve JSON."""
-    import matplotlib  # noqa: PLC0415 (only drawing needs it)
+    import matplotlib  # only drawing needs it
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot  # noqa: PLC0415
+    from matplotlib import pyplot
 
     points = load_json(path)["points"]
     figure, axes = pyplot.subplots(figsize=(6, 3.5))
@@ -829,6 +842,191 @@ def draw_denoiser_curve(path: pathlib.Path) -> None:
     figure.tight_layout()
     figure.savefig(path.with_suffix(".png"), dpi=120)
     pyplot.close(figure)
+
+
+# --- the README's summary: the bundled model of each task against its peers ---------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """What a leaderboard row reads from its JSON: the model's name there, its PSNR / SSIM
+    means and the command that wrote the JSON."""
+
+    model: str
+    scores: dict
+    command: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Peer:
+    """One leaderboard row. path: its JSON under tools/results/; read: that JSON -> Found;
+    label: the row's text, `{model}` replaced by Found.model; bold: the bundled model's row."""
+
+    task: str
+    test_set: str
+    label: str
+    path: str
+    read: Callable[[dict], Found]
+    bold: bool = False
+
+
+def from_eval(dataset: str, sigma: int | None = None) -> Callable[[dict], Found]:
+    """Reads one result of `evaluate`'s results.json."""
+
+    def read(report: dict) -> Found:
+        return Found(report["model"], eval_means(report, dataset, sigma), report["command"])
+
+    return read
+
+
+def from_bench(row: str, sampler: str, dataset: str) -> Callable[[dict], Found]:
+    """Reads one (row, sampler) of a bench_methods / bench_slkd / bench_fluxir JSON."""
+
+    def read(report: dict) -> Found:
+        entry = report["rows"][row]
+        scores = entry["by_sampler"][sampler]["scores"][dataset]
+        return Found(entry.get("checkpoint", row), scores, report["command"])
+
+    return read
+
+
+def from_real_noise(row: str, label: str) -> Callable[[dict], Found]:
+    """Reads one row of bench_real_noise's JSON, with the command that wrote that row."""
+
+    def read(report: dict) -> Found:
+        entry = next((r for r in report["rows"] if r["row"] == row), None)
+        if entry is None:
+            raise ReportError(f"bench_real_noise has no row {row!r}")
+        command = next(c["command"] for c in report["commands"] if row in c["rows"])
+        return Found(entry["model"], entry["scores"][label], command)
+
+    return read
+
+
+def from_sweep() -> Callable[[dict], Found]:
+    """Reads the best candidate of sweep_denoise's JSON (CBSD68 at sigma 25), named with its
+    steps."""
+
+    def read(report: dict) -> Found:
+        entry = max(report["rows"], key=lambda r: r["cbsd68_sigma25"]["psnr"])
+        name = f"`{entry['candidate']}`@{entry['steps']}"
+        return Found(name, entry["cbsd68_sigma25"], report["command"])
+
+    return read
+
+
+_DENOISE = ("denoise", "CBSD68 σ=25, RGB")
+_DERAIN = ("derain", "Rain100H-heldout, Y")
+_LOWLIGHT = ("low light", "CBSD68-lowlight, RGB")
+_TEACHER = "RestoRect teacher ({model}; sees the clean image)"
+
+
+def _timeunet_peers(task: tuple[str, str], dataset: str, note: str) -> tuple[Peer, Peer]:
+    """IR-Flow's TimeUNet at 4 Euler steps and the same network as a one-step restorer, from
+    the task's bench_methods JSON; `note` ends their labels."""
+    path = f"bench_methods_{task[0]}_cpu.json"
+    return (
+        Peer(
+            *task,
+            f"IR-Flow TimeUNet ({{model}}{note}), 4 Euler steps",
+            path,
+            from_bench("irflow", "euler:4", dataset),
+        ),
+        Peer(
+            *task,
+            f"the TimeUNet as a one-step restorer ({{model}}{note})",
+            path,
+            from_bench("one_step", "one step", dataset),
+        ),
+    )
+
+
+# The README's summary table: per task, the bundled model and the strongest others measured here.
+LEADERBOARD = (
+    Peer(
+        *_DENOISE,
+        "**bundled `denoise`**: blind RestoRect student ({model})",
+        "eval/student_denoise_blind/results.json",
+        from_eval("CBSD68", 25),
+        bold=True,
+    ),
+    Peer(
+        *_DENOISE,
+        "long-run blind denoiser with a noise-level map ({model}; not bundled yet)",
+        "real_noise_cpu.json",
+        from_real_noise("workdir:runs/denoiser", "CBSD68 σ=25"),
+    ),
+    Peer(*_DENOISE, "sweep candidate {model} (σ 25 only)", "sweep_denoise_cpu.json", from_sweep()),
+    *_timeunet_peers(_DENOISE, "CBSD68", "; σ 25 only"),
+    Peer(*_DENOISE, _TEACHER, "eval/teacher_denoise/results.json", from_eval("CBSD68", 25)),
+    Peer(
+        *_DENOISE,
+        "plain restorer, teacher size ({model}; σ 25 only)",
+        "eval/restorer_denoise/results.json",
+        from_eval("CBSD68", 25),
+    ),
+    Peer(*_DENOISE, "noisy input", "eval/input/results.json", from_eval("CBSD68", 25)),
+    Peer(
+        *_DERAIN,
+        "**bundled `derain`**: RestoRect student ({model})",
+        "eval/student_derain/results.json",
+        from_eval("Rain100H-heldout"),
+        bold=True,
+    ),
+    *_timeunet_peers(_DERAIN, "Rain100H-heldout", ""),
+    Peer(
+        *_DERAIN,
+        "SLKD student ({model})",
+        "bench_slkd_derain_cpu.json",
+        from_bench("slkd", "default", "Rain100H-heldout"),
+    ),
+    Peer(
+        *_DERAIN,
+        "plain restorer, teacher size ({model}: SLKD's Teacher A)",
+        "bench_slkd_derain_cpu.json",
+        from_bench("teacher_a", "default", "Rain100H-heldout"),
+    ),
+    Peer(*_DERAIN, _TEACHER, "eval/teacher_derain/results.json", from_eval("Rain100H-heldout")),
+    Peer(
+        *_DERAIN,
+        "rainy input",
+        "eval/input_derain_lowlight/results.json",
+        from_eval("Rain100H-heldout"),
+    ),
+    Peer(
+        *_LOWLIGHT,
+        "**bundled `lowlight`**: RestoRect student ({model})",
+        "eval/student_lowlight/results.json",
+        from_eval("CBSD68-lowlight"),
+        bold=True,
+    ),
+    Peer(*_LOWLIGHT, _TEACHER, "eval/teacher_lowlight/results.json", from_eval("CBSD68-lowlight")),
+    Peer(
+        *_LOWLIGHT,
+        "dark input",
+        "eval/input_derain_lowlight/results.json",
+        from_eval("CBSD68-lowlight"),
+    ),
+)
+
+
+def render_leaderboard(peers: Sequence[Peer], res: pathlib.Path) -> list[str]:
+    """Per task, each peer's PSNR / SSIM on the task's test set, highest PSNR first, the task
+    and test set named on its first row; the commands that wrote the JSON below."""
+    rows, commands, tasks = [], [], list(dict.fromkeys(peer.task for peer in peers))
+    for task in tasks:
+        found = [
+            (peer, peer.read(load_json(res / peer.path))) for peer in peers if peer.task == task
+        ]
+        found.sort(key=lambda pair: -pair[1].scores["psnr"])
+        for index, (peer, at) in enumerate(found):
+            cells = [f"{at.scores['psnr']:.2f}", f"{at.scores['ssim']:.4f}"]
+            cells = [f"**{cell}**" for cell in cells] if peer.bold else cells
+            first = [peer.task, peer.test_set] if index == 0 else ["", ""]
+            rows.append(first + [peer.label.format(model=at.model)] + cells)
+            commands.append(at.command)
+    header = ["task", "test set", "model", "PSNR", "SSIM"]
+    return markdown_table(header, rows) + ["", written_by(commands)]
 
 
 def _render_bench(bench: str, table: Callable[[dict], list[str]], task: str, res: pathlib.Path):
@@ -866,6 +1064,7 @@ TABLES: dict[str, Callable[[pathlib.Path], list[str]]] = {
     "real_noise": lambda res: render_real_noise(res / "real_noise_cpu.json"),
     "bench_degradation": lambda res: render_bench_degradation(res / "bench_degradation_cpu.json"),
     "bench_startup": lambda res: render_bench_startup(res / "bench_startup_cpu.json"),
+    "leaderboard": functools.partial(render_leaderboard, LEADERBOARD),
 }
 # Tables whose picture `report.py` draws beside their JSON (when the README shows the table,
 # and not under --check).
@@ -874,21 +1073,37 @@ PICTURES: dict[str, Callable[[pathlib.Path], None]] = {
 }
 
 
-# --- README ---------------------------------------------------------------------------------------
+# --- documents ------------------------------------------------------------------------------------
+
+_LINK = re.compile(r"\]\((?![a-z]+:|/|#)(?P<target>[^)\s]+)\)")
 
 
 @dataclasses.dataclass(frozen=True)
 class Block:
-    """The text between one marker pair: `start`/`end` are offsets into the README."""
+    """The text between one marker pair: `start`/`end` are offsets into its document, `line`
+    the opening marker's line."""
 
     name: str
     indent: str
     start: int
     end: int
+    line: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """A markdown file with marker pairs. name: its path relative to the root, as messages and
+    diffs show it; up: the link prefix from its folder back to the root ("" or "../")."""
+
+    path: pathlib.Path
+    name: str
+    up: str
+    text: str
+    blocks: tuple[Block, ...]
 
 
 def find_blocks(text: str) -> list[Block]:
-    """Every marker pair of the README, in order; ReportError for an unknown or unclosed one."""
+    """Every marker pair of a document, in order; ReportError for an unknown or unclosed one."""
     blocks = []
     for match in _OPEN.finditer(text):
         name, indent = match["name"], match["indent"]
@@ -899,70 +1114,130 @@ def find_blocks(text: str) -> list[Block]:
         end = close.search(text, match.end())
         if end is None:
             raise ReportError(f"line {line}: table '{name}' has no closing marker")
-        blocks.append(Block(name, indent, match.end() + 1, end.start()))
+        blocks.append(Block(name, indent, match.end() + 1, end.start(), line))
     return blocks
 
 
-def check_every_table_shown(blocks: list[Block]) -> None:
-    """ReportError unless every table in `TABLES` has its marker pair among the README's
-    `blocks` (a README edit that drops a block would otherwise pass the check silently)."""
-    missing = sorted(set(TABLES) - {block.name for block in blocks})
-    if missing:
-        raise ReportError(f"no marker pair for table(s) {', '.join(missing)}")
+def default_documents(root: pathlib.Path) -> list[pathlib.Path]:
+    """The documents whose tables report.py renders: README.md and every docs/*.md."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
 
-def render_block(block: Block, results: pathlib.Path) -> str:
+def load_document(path: pathlib.Path, root: pathlib.Path) -> Document:
+    """The document at `path`, named relative to `root`; ReportError naming it if it is
+    missing or a marker is wrong."""
+    resolved, base = path.resolve(), root.resolve()
+    name = str(resolved.relative_to(base)) if resolved.is_relative_to(base) else str(path)
+    if not path.is_file():
+        raise ReportError(f"{name}: no such document")
+    up = pathlib.Path(os.path.relpath(base, resolved.parent)).as_posix()
+    text = path.read_text()
+    try:
+        blocks = tuple(find_blocks(text))
+    except ReportError as error:
+        raise ReportError(f"{name}: {error}") from None
+    return Document(path, name, "" if up == "." else up + "/", text, blocks)
+
+
+def check_tables(documents: Sequence[Document], partial: bool = False) -> None:
+    """ReportError if a table is shown twice (in one document or two), or, unless `partial`,
+    if a registered table is shown in none of `documents` (a dropped block would otherwise
+    pass the check silently)."""
+    first: dict[str, tuple[str, int]] = {}
+    for document in documents:
+        for block in document.blocks:
+            if block.name in first:
+                where = "{} line {}".format(*first[block.name])
+                raise ReportError(
+                    f"{document.name}: line {block.line}: table '{block.name}' is already "
+                    f"shown at {where}; a table may appear in one document only"
+                )
+            first[block.name] = (document.name, block.line)
+    missing = sorted(set(TABLES) - set(first))
+    if missing and not partial:
+        names = ", ".join(document.name for document in documents)
+        raise ReportError(f"{names}: no marker pair for table(s) {', '.join(missing)}")
+
+
+def relink(line: str, up: str) -> str:
+    """`line` with each relative markdown link target (renderers write them from the
+    repository root) prefixed with `up`, the way from the document's folder to the root."""
+    return _LINK.sub(lambda match: f"]({up}{match['target']})", line) if up else line
+
+
+def render_block(block: Block, results: pathlib.Path, up: str = "") -> str:
     """The text between a marker pair: a blank line, the table and its command, a blank line."""
     lines = ["", *TABLES[block.name](results), ""]
-    return "".join((block.indent + line if line else "") + "\n" for line in lines)
+    return "".join((block.indent + relink(line, up) if line else "") + "\n" for line in lines)
 
 
-def refresh(text: str, results: pathlib.Path, partial: bool = False) -> tuple[str, list[str]]:
-    """The README with every table re-rendered, and a unified diff per table that changed;
-    ReportError for a registered table without its markers unless `partial`."""
-    blocks = find_blocks(text)
-    if not partial:
-        check_every_table_shown(blocks)
-    pieces, diffs, position = [], [], 0
-    for block in blocks:
-        old, new = text[block.start : block.end], render_block(block, results)
+def refresh(document: Document, results: pathlib.Path) -> tuple[str, list[str]]:
+    """The document with every table re-rendered, and a unified diff per table that changed;
+    a renderer's ReportError names the document and the marker's line."""
+    text, pieces, diffs, position = document.text, [], [], 0
+    for block in document.blocks:
+        try:
+            new = render_block(block, results, document.up)
+        except ReportError as error:
+            raise ReportError(f"{document.name}: line {block.line}: {error}") from None
+        old = text[block.start : block.end]
         pieces += [text[position : block.start], new]
         position = block.end
         if old != new:
             diff = difflib.unified_diff(
                 old.splitlines(keepends=True),
                 new.splitlines(keepends=True),
-                fromfile=f"README table {block.name} (as written)",
-                tofile=f"README table {block.name} (rendered from JSON)",
+                fromfile=f"{document.name} table {block.name} (as written)",
+                tofile=f"{document.name} table {block.name} (rendered from JSON)",
             )
             diffs.append("".join(diff))
     return "".join(pieces) + text[position:], diffs
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Rewrites (or with --check, compares) the README's tables; returns the exit status."""
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line: --check, --partial, --root and the optional document paths."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
-    parser.add_argument("--readme", type=pathlib.Path, default=REPO / "README.md")
     parser.add_argument(
-        "--partial", action="store_true", help="allow a README without every registered table"
+        "documents",
+        nargs="*",
+        type=pathlib.Path,
+        help="only these documents (default: README.md and docs/*.md under --root)",
     )
-    args = parser.parse_args(argv)
-    text = args.readme.read_text()
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
+    parser.add_argument(
+        "--partial", action="store_true", help="allow documents without every registered table"
+    )
+    parser.add_argument(
+        "--root",
+        type=pathlib.Path,
+        default=REPO,
+        help="the folder documents are named and linked from (default: the repository)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Rewrites (or with --check, compares) the documents' tables; returns the exit status."""
+    args = parse_args(argv)
     try:
-        new_text, diffs = refresh(text, RESULTS, args.partial)
+        paths = args.documents or default_documents(args.root)
+        documents = [load_document(path, args.root) for path in paths]
+        check_tables(documents, args.partial)
+        refreshed = [(document, *refresh(document, RESULTS)) for document in documents]
         if not args.check:
-            for block in find_blocks(text):
-                if block.name in PICTURES:
-                    PICTURES[block.name](RESULTS)
+            shown = {block.name for document in documents for block in document.blocks}
+            for name in sorted(shown & set(PICTURES)):
+                PICTURES[name](RESULTS)
     except ReportError as error:
-        print(f"report.py: {args.readme.name}: {error}", file=sys.stderr)
+        print(f"report.py: {error}", file=sys.stderr)
         return 2
     if args.check:
+        diffs = [diff for _, _, document_diffs in refreshed for diff in document_diffs]
         sys.stdout.write("".join(diffs))
         return 1 if diffs else 0
-    if new_text != text:
-        args.readme.write_text(new_text)
+    for document, new_text, _ in refreshed:
+        if new_text != document.text:
+            document.path.write_text(new_text)
     return 0
 
 

@@ -49,7 +49,7 @@ class VelocityPredictor(nn.Module):
     is `(x_t - z) / t`. Through a hidden layer narrower than out_dim the MLP alone can follow the
     state in at most `hidden` directions: with hidden 64 < 256 the sampled priors stayed about
     as far from the teacher's as the start noise (measured, tools/bench_distill.py run of
-    2026-11-23; see README).
+    2026-11-23; see docs/RESULTS.md).
     """
 
     out_dim: int

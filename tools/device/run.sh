@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU lease's one command (see tools/device/train_gpu.py and the README, "Training on a GPU"):
+# The GPU lease's one command (see tools/device/train_gpu.py and docs/SCALE.md, "Training on a GPU lease"):
 #   bash tools/device/run.sh [train_gpu.py flags]
 # Installs the wheels carried in .whl/ (what the machine's image lacks) into /tmp/site, reports
 # the device, then trains, evaluates and packs into $OUT.
