@@ -1,6 +1,5 @@
 """tools/photo_grid.py: the docs' before/after picture of real noisy photos."""
 
-import importlib.util
 import pathlib
 import subprocess
 import sys
@@ -9,17 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tools import photo_grid
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("photo_grid", ROOT / "tools" / "photo_grid.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-photo_grid = _load_tool()
 
 
 def _pairs(folder: pathlib.Path, count: int, side: int = 40) -> pathlib.Path:
