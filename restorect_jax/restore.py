@@ -32,7 +32,14 @@ from absl import flags
 from restorect_jax import cli, flow, image_io, inference, noise_level, signals, writers
 from restorect_jax.tiling import restore_pixels
 
-_TASK = flags.DEFINE_enum("task", None, inference.TASKS, "shipped model to use")
+_TASK = flags.DEFINE_enum(
+    "task",
+    None,
+    inference.TASKS,
+    "shipped model to use: denoise (blind, trained on Gaussian noise; on camera and phone photos "
+    "it lowers PSNR today: use --workdir runs/denoiser, see README 'Camera and phone photos'), "
+    "derain, lowlight",
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "a training run (or bundle folder) to use")
 _BUNDLE = flags.DEFINE_string("bundle", None, "a weight bundle folder to use")
 _OUTPUT = flags.DEFINE_string("output", None, "output folder")

@@ -152,3 +152,5 @@ def test_console_commands_are_installed_with_the_package(tmp_path, command):
             [str(script), "--help"], check=False, capture_output=True, text=True, cwd=tmp_path
         )
         assert "--output:" in result.stdout + result.stderr  # its own flags, as python -m lists
+        if command == "restorect-restore":  # says which model suits camera and phone photos
+            assert "camera and phone photos" in " ".join(result.stdout.split())
