@@ -27,7 +27,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import cli, config_lib, train, writers
+from restorect_jax import cli, config_lib, signals, train, writers
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
@@ -205,6 +205,8 @@ def main(argv: list[str]) -> None:
         raise SystemExit(1) from None
     if result["preempted"]:
         # 128 + SIGTERM, as if the signal had ended the process: schedulers see an unfinished job.
+        # A second SIGTERM on the way out would only print a traceback from the exit hooks.
+        signals.ignore_from_now_on()
         raise SystemExit(143)
 
 

@@ -61,11 +61,9 @@ class StopSignal:
         self.requested = True
 
     def restore(self) -> None:
-        """Puts the previous handler back; after a stop request the process is on its way out,
-        so further signals are ignored instead (`ignore_from_now_on`)."""
-        if self.requested:
-            ignore_from_now_on()
-        elif self._previous is not None:
+        """Puts the previous handler back (the command line then ignores further signals on its
+        way out: `ignore_from_now_on`)."""
+        if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
 
 
