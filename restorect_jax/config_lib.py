@@ -5,30 +5,15 @@ import ast
 import importlib.util
 import json
 import pathlib
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import ml_collections
 
+from restorect_jax.config_keys import lookup, require
 from restorect_jax.data.camera_noise import CameraNoiseParams
 from restorect_jax.data.degradations import DEGRADATIONS
 
 _SOURCES = ("embedded", "folder")
-T = TypeVar("T")
-
-
-def require(condition: bool, key: str, value, expectation: str) -> None:
-    """Raises ValueError `config.<key>=<value>: <expectation>` unless `condition` holds."""
-    if not condition:
-        raise ValueError(f"config.{key}={value!r}: {expectation}")
-
-
-def parsed(key: str, value, parse: Callable[[Any], T]) -> T:
-    """`parse(value)`, its ValueError raised again as `config.<key>: <reason>`."""
-    try:
-        return parse(value)
-    except ValueError as err:
-        raise ValueError(f"config.{key}: {err}") from None
 
 
 def _positive_int(config: ml_collections.ConfigDict, key: str) -> None:
@@ -36,18 +21,10 @@ def _positive_int(config: ml_collections.ConfigDict, key: str) -> None:
     require(isinstance(value, int) and value > 0, key, value, "must be a positive integer")
 
 
-def lookup(config: ml_collections.ConfigDict, key: str):
-    """`config.<key>` for a dotted key; ValueError naming it when it is missing."""
-    node = config
-    for part in key.split("."):
-        if part not in node:
-            raise ValueError(f"config.{key} is missing")
-        node = node[part]
-    return node
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the first config key whose value cannot work."""
+def validate_shared(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the first key, of those every run shares (train, data, frozen
+    models, eval metrics, mesh), whose value cannot work. `methods.validate` adds the method's
+    own keys."""
     for key in (
         "train.batch_size",
         "train.num_steps",
@@ -188,7 +165,7 @@ def _validate_folders(data: ml_collections.ConfigDict) -> None:
 
 
 def _validate_models(config: ml_collections.ConfigDict) -> None:
-    """Frozen models, evaluation metrics and the method's own keys."""
+    """Frozen models and evaluation metrics."""
     for name, workdir in config.get("frozen", {}).items():
         require(
             isinstance(workdir, str) and bool(workdir),
@@ -196,7 +173,6 @@ def _validate_models(config: ml_collections.ConfigDict) -> None:
             workdir,
             "must name a finished run's workdir (config.json + checkpoints)",
         )
-    from restorect_jax import methods  # here: methods import this module
     from restorect_jax.metrics import registry  # here: heavy, needed only to validate
 
     metrics = tuple(config.eval.get("metrics", ()))
@@ -204,8 +180,6 @@ def _validate_models(config: ml_collections.ConfigDict) -> None:
         registry.check_names(metrics)
     except ValueError as err:
         raise ValueError(f"config.eval.metrics={metrics!r}: {err}") from None
-
-    methods.get_method(config.method).validate_config(config)
 
 
 def _validate_mesh(mesh: ml_collections.ConfigDict) -> None:

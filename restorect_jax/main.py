@@ -27,7 +27,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import cli, config_lib, train, writers
+from restorect_jax import cli, config_lib, methods, train, writers
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
@@ -187,7 +187,7 @@ def main(argv: list[str]) -> None:
     )
     config = flags.FLAGS.config
     try:
-        config_lib.validate(config)
+        methods.validate(config)
         if _COMPILE_ONLY.value:
             train.compile_programs(config)
             return

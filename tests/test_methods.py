@@ -10,7 +10,7 @@ import pytest
 from conftest import save_run
 
 from configs import restorer_smoke, smoke
-from restorect_jax import config_lib, flow, methods
+from restorect_jax import flow, methods
 
 
 def _batch():
@@ -67,7 +67,7 @@ def test_unknown_method_is_named():
 
 def test_restorer_loss_gradients_and_prediction_ignore_the_sampler():
     config = restorer_smoke.get_config()
-    config_lib.validate(config)
+    methods.validate(config)
     method = methods.get_method("restorer")(config)
     assert not method.needs_ground_truth and not method.takes_sampler
     assert method.stride == 8
@@ -102,7 +102,7 @@ def test_restorer_config_errors_name_the_key(key, value, message):
     section, field = key.split(".")
     config[section][field] = value
     with pytest.raises(ValueError, match=re.escape(message)):
-        config_lib.validate(config)
+        methods.validate(config)
 
 
 def test_old_teacher_runs_load_under_the_new_name():

@@ -14,7 +14,7 @@ import pytest
 
 from configs import restorect_smoke, smoke
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib, flow, methods, train
+from restorect_jax import flow, methods, train
 from restorect_jax import sharding as sharding_lib
 from restorect_jax.models import student as student_lib
 
@@ -301,9 +301,9 @@ def test_every_shipped_config_validates(name):
     if name == "slkd_smoke":
         assert config.frozen.teacher_a == config.frozen.teacher_b == ""  # likewise
         config.frozen.teacher_a, config.frozen.teacher_b = "teacher_a", "teacher_b"
-    config_lib.validate(config)
+    methods.validate(config)
     if name.startswith("restorer_") and name != "restorer_smoke":
-        config_lib.validate(importlib.import_module(f"configs.{name}").get_config("student"))
+        methods.validate(importlib.import_module(f"configs.{name}").get_config("student"))
     if name.startswith("restorect_"):
         assert config.method == "restorect" and config.distill == "restorect"
 
@@ -327,4 +327,4 @@ def test_distillation_config_errors_name_the_key(key, value, message):
     else:
         config[key] = value
     with pytest.raises(ValueError, match=re.escape(message)):
-        config_lib.validate(config)
+        methods.validate(config)

@@ -1,5 +1,8 @@
 """Training methods, by config name (`config.method`)."""
 
+import ml_collections
+
+from restorect_jax import config_lib
 from restorect_jax.methods.base import Method, model_from_config
 from restorect_jax.methods.fluxir import FluxIRMethod
 from restorect_jax.methods.frozen import FrozenModel, load_frozen
@@ -29,6 +32,13 @@ def get_method(name: str) -> type[Method]:
     return _METHODS[name]
 
 
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the first config key whose value cannot work: the keys every
+    run shares (`config_lib.validate_shared`), then the method's own."""
+    config_lib.validate_shared(config)
+    get_method(config.method).validate_config(config)
+
+
 __all__ = [
     "FluxIRMethod",
     "FrozenModel",
@@ -41,4 +51,5 @@ __all__ = [
     "get_method",
     "load_frozen",
     "model_from_config",
+    "validate",
 ]

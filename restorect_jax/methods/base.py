@@ -21,7 +21,7 @@ import jax
 import ml_collections
 
 from restorect_jax import flow, models, noise_level
-from restorect_jax.config_lib import lookup, require
+from restorect_jax.config_keys import lookup, require
 
 # "lq" and "gt": (B, H, W, 3) float32 in [0, 1]; optionally "noise_level": (B,) AWGN sigma / 255.
 Batch = dict[str, jax.Array]
@@ -51,7 +51,7 @@ class Method(abc.ABC):
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
         """Raises ValueError naming the first key of this method's config that cannot work.
 
-        Called by `config_lib.validate` after the checks every run shares.
+        Called by `methods.validate` after the checks every run shares.
         """
         del config
 

@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 
 from restorect_jax import flow, losses
-from restorect_jax.config_lib import lookup, parsed, require
+from restorect_jax.config_keys import lookup, parsed, require
 from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
 
 BASE, RL, DISTILL = "base", "rl", "distill"

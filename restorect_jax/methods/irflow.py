@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from restorect_jax import flow, losses
-from restorect_jax.config_lib import lookup, parsed, require
+from restorect_jax.config_keys import lookup, parsed, require
 from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
 
 TARGETS = ("cumulative", "velocity", "one_step")

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from restorect_jax import flow, losses
-from restorect_jax.config_lib import lookup, require
+from restorect_jax.config_keys import lookup, require
 from restorect_jax.methods.base import (
     Batch,
     Method,
