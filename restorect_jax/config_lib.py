@@ -208,9 +208,47 @@ def _lists_to_tuples(value: Any) -> Any:
     return value
 
 
+# Methods renamed since runs were saved: the old `config.method` -> today's.
+RENAMED_METHODS = {"teacher": "restorect_teacher"}
+# Keys that configs saved before the method-neutral base kept outside their method's section:
+# old dotted key -> its key inside the section named after the method (`config.<method>.<key>`).
+MOVED_INTO_METHOD_SECTION = {
+    "loss": "loss",
+    "distill": "distill",
+    "flow": "flow",
+    "train.phase1_steps": "phase1_steps",
+}
+
+
+def upgrade_saved(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` (a saved run's, changed in place) in today's layout: a renamed method gets its
+    new name, and the keys of `MOVED_INTO_METHOD_SECTION` move into the method's section. A
+    method that already had its section (IR-Flow, SLKD, FLUX-IR) kept all its keys there: the
+    `loss` its old configs carry was inherited from a teacher's config, unused, and is dropped."""
+    method = RENAMED_METHODS.get(config.get("method"), config.get("method"))
+    if method is None:
+        return config
+    config.method = method
+    had_section = method in config
+    for old_key, new_key in MOVED_INTO_METHOD_SECTION.items():
+        parent_key, _, name = old_key.rpartition(".")
+        parent = config.get(parent_key) if parent_key else config
+        if parent is None or name not in parent:
+            continue
+        value = parent[name]
+        del parent[name]
+        if had_section:
+            continue
+        if method not in config:
+            config[method] = ml_collections.ConfigDict()
+        config[method][new_key] = value
+    return config
+
+
 def config_from_json(text: str) -> ml_collections.ConfigDict:
-    """The config a run saved as `config.json` (JSON lists become the tuples configs use)."""
-    return ml_collections.ConfigDict(_lists_to_tuples(json.loads(text)))
+    """The config a run saved as `config.json` in today's layout (`upgrade_saved`; JSON lists
+    become the tuples configs use)."""
+    return upgrade_saved(ml_collections.ConfigDict(_lists_to_tuples(json.loads(text))))
 
 
 def split_config_spec(spec: str | pathlib.Path) -> tuple[pathlib.Path, str]:

@@ -20,13 +20,11 @@ _METHODS: dict[str, type[Method]] = {
     "slkd": SLKDMethod,
     "fluxir": FluxIRMethod,
 }
-# Names that runs saved before a rename carry in their config.json.
-_OLD_NAMES = {"teacher": "restorect_teacher"}
 
 
 def get_method(name: str) -> type[Method]:
     """The Method class registered as `name` (the value of `config.method`)."""
-    name = _OLD_NAMES.get(name, name)
+    name = config_lib.RENAMED_METHODS.get(name, name)
     if name not in _METHODS:
         raise ValueError(f"config.method={name!r} is unknown; known methods: {sorted(_METHODS)}")
     return _METHODS[name]

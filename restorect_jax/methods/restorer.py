@@ -5,7 +5,7 @@ image or an output with `.restored`; an RGFormer without priors is the default).
 with a noise-level map (`model.noise_map`, models/convnets.py) also reads each image's noise
 level: the batch's `noise_level` (training data with `data.noise_level`, or a user's choice)
 or, without one, the blind estimate of `restorect_jax.noise_level`. Loss, with weights from
-`config.loss`:
+`config.restorer.loss`:
   l1 * |Y - GT| + psnr * (-PSNR(Y, GT)) + hvi * HVI(clip(Y), GT; hvi_k).
 At the teacher's size it is the fair reference for a distilled student (and SLKD's Teacher A);
 at the student's size it is the student "trained alone".
@@ -49,13 +49,13 @@ class RestorerMethod(Method):
                 "must be True when model.noise_map is (training batches carry the noise level)",
             )
         for term in (*LOSS_TERMS, "hvi_k"):
-            value = lookup(config, f"loss.{term}")
-            require(value >= 0, f"loss.{term}", value, "must be >= 0")
+            value = lookup(config, f"restorer.loss.{term}")
+            require(value >= 0, f"restorer.loss.{term}", value, "must be >= 0")
         require(
-            any(config.loss[term] > 0 for term in LOSS_TERMS),
-            "loss.l1",
-            config.loss.l1,
-            f"at least one of loss.{', loss.'.join(LOSS_TERMS)} must be > 0",
+            any(config.restorer.loss[term] > 0 for term in LOSS_TERMS),
+            "restorer.loss.l1",
+            config.restorer.loss.l1,
+            f"at least one of restorer.loss.{', restorer.loss.'.join(LOSS_TERMS)} must be > 0",
         )
 
     def _inputs(self, batch: Batch) -> tuple[jax.Array, ...]:
@@ -75,7 +75,7 @@ class RestorerMethod(Method):
         self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array, phase: str = "train"
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         del frozen, rng, phase  # no frozen inputs, no stochastic terms, one phase
-        weights = self.config.loss
+        weights = self.config.restorer.loss
         restored, gt = self._restore(params, batch), batch["gt"]
         terms = {"l1": losses.l1_loss(restored, gt)}
         if weights.psnr:
