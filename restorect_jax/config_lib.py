@@ -75,11 +75,11 @@ def _validate_train(train: ml_collections.ConfigDict) -> None:
         )
         start, patch, batch = stage
         require(
-            previous_start < start < train.num_steps and patch % 8 == 0 and patch > 0 and batch > 0,
+            previous_start < start < train.num_steps and patch > 0 and batch > 0,
             "train.progressive",
             train.progressive,
-            "needs increasing start steps in (0, train.num_steps), patch sizes that are positive "
-            "multiples of 8 and positive batch sizes",
+            "needs increasing start steps in (0, train.num_steps), positive patch sizes (multiples "
+            "of the backbone's stride: methods.validate) and positive batch sizes",
         )
         previous_start = start
 
@@ -100,12 +100,6 @@ def _validate_data(data: ml_collections.ConfigDict) -> None:
         "data.degradation",
         data.degradation,
         f"must be one of {DEGRADATIONS}",
-    )
-    require(
-        data.patch_size % 8 == 0,
-        "data.patch_size",
-        data.patch_size,
-        "must be a multiple of 8 (the U-Net's stride)",
     )
     require(data.noise_sigma >= 0, "data.noise_sigma", data.noise_sigma, "must be >= 0")
     require(

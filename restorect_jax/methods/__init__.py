@@ -3,7 +3,7 @@
 import ml_collections
 
 from restorect_jax import config_lib
-from restorect_jax.methods.base import Method, model_from_config
+from restorect_jax.methods.base import Method
 from restorect_jax.methods.fluxir import FluxIRMethod
 from restorect_jax.methods.frozen import FrozenModel, load_frozen
 from restorect_jax.methods.irflow import IRFlowMethod
@@ -32,9 +32,12 @@ def get_method(name: str) -> type[Method]:
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError naming the first config key whose value cannot work: the keys every
-    run shares (`config_lib.validate_shared`), then the method's own."""
+    run shares (`config_lib.validate_shared`), then the backbone's contract (its own checks of
+    `config.model`, its inputs, its stride against the training patches), then the method's."""
     config_lib.validate_shared(config)
-    get_method(config.method).validate_config(config)
+    method = get_method(config.method)
+    method.validate_backbone(config)
+    method.validate_config(config)
 
 
 __all__ = [
@@ -48,6 +51,5 @@ __all__ = [
     "SLKDMethod",
     "get_method",
     "load_frozen",
-    "model_from_config",
     "validate",
 ]

@@ -34,15 +34,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from restorect_jax import flow, losses
+from restorect_jax import flow, losses, models
 from restorect_jax.config_keys import lookup, require
-from restorect_jax.methods.base import (
-    Batch,
-    Method,
-    PyTree,
-    model_from_config,
-    validate_rgformer,
-)
+from restorect_jax.methods.base import Batch, Method, PyTree
 from restorect_jax.methods.frozen import load_frozen
 from restorect_jax.models.student import FeatureProjections, StudentConditions
 from restorect_jax.models.teacher import RestoRectTeacher
@@ -78,6 +72,8 @@ def load_teacher(workdir: str) -> tuple[RestoRectTeacher, PyTree]:
 class RestoRectMethod(Method):
     """Trains a RestoRectStudent from a frozen teacher, or alone (`config.restorect.distill`)."""
 
+    backbone_inputs = ("noise",)  # the flow's start noise (the student's priors come from it)
+
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
         self.distill = config.restorect.distill
@@ -89,7 +85,7 @@ class RestoRectMethod(Method):
         model_config = config.model.copy_and_resolve_references()
         with model_config.unlocked():  # Command-line configs come locked.
             model_config.use_flow = self.distill == "restorect"
-        self.student = self.model = model_from_config(model_config)
+        self.student = self.model = models.model_from_config(model_config)
         self.teacher, self._teacher_params = None, None
         self.projections = None
         if self.distill != "none" and not inference:
@@ -116,7 +112,14 @@ class RestoRectMethod(Method):
     @classmethod
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
         """The student's keys (configs/restorect_common.py)."""
-        validate_rgformer(config)
+        spec = models.backbone_spec(config.model.name)
+        require(
+            set(FEATURE_NAMES) <= set(spec.taps),
+            "model.name",
+            config.model.name,
+            f"FLEX matches the feature taps {FEATURE_NAMES}; {config.model.name} declares "
+            f"{tuple(spec.taps)}",
+        )
         for key in ("restorect.distill", "restorect.flow.num_steps", "restorect.phase1_steps"):
             lookup(config, key)
         section = config.restorect

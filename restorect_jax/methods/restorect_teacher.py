@@ -21,15 +21,9 @@ heads follow the decomposition network, which learns from its own terms only.
 import jax
 import ml_collections
 
-from restorect_jax import flow, losses
+from restorect_jax import flow, losses, models
 from restorect_jax.config_keys import lookup
-from restorect_jax.methods.base import (
-    Batch,
-    Method,
-    PyTree,
-    model_from_config,
-    validate_rgformer,
-)
+from restorect_jax.methods.base import Batch, Method, PyTree
 
 # The keys of `config.restorect_teacher.loss` the loss reads.
 LOSS_WEIGHTS = (
@@ -48,14 +42,14 @@ class RestoRectTeacherMethod(Method):
     """Trains a RestoRectTeacher from scratch with the S1 losses."""
 
     needs_ground_truth = True  # privileged: its priors come from GT
+    backbone_inputs = ("gt",)
 
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
-        self.model = model_from_config(config.model)
+        self.model = models.model_from_config(config.model)
 
     @classmethod
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-        validate_rgformer(config)
         for weight in LOSS_WEIGHTS:
             lookup(config, f"restorect_teacher.loss.{weight}")
 
