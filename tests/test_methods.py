@@ -99,8 +99,11 @@ def test_restorer_loss_gradients_and_prediction_ignore_the_sampler():
 )
 def test_restorer_config_errors_name_the_key(key, value, message):
     config = restorer_smoke.get_config()
-    section, field = key.split(".")
-    config[section][field] = value
+    *sections, field = key.split(".")
+    node = config
+    for section in sections:
+        node = node[section]
+    node[field] = value
     with pytest.raises(ValueError, match=re.escape(message)):
         methods.validate(config)
 
