@@ -288,7 +288,8 @@ _CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
 _SHIPPED_CONFIGS = sorted(
     path.stem
     for path in _CONFIG_DIR.glob("*.py")
-    if path.stem != "__init__" and not path.stem.endswith("_common")
+    # base.py and tasks.py are building blocks without a method, as the *_common helpers are.
+    if path.stem not in ("__init__", "base", "tasks") and not path.stem.endswith("_common")
 )
 
 
