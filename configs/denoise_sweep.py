@@ -15,7 +15,7 @@ CPU time, and scores the finished runs on CBSD68. Candidates:
 
 import ml_collections
 
-from configs import irflow_common, restorer_common, teacher_denoise
+from configs import irflow_common, restorer_common, tasks
 
 CANDIDATES = ("time_unet", "rgformer", "unshuffle_cnn", "res_unet")
 
@@ -37,7 +37,7 @@ def candidate_model(candidate: str) -> ml_collections.ConfigDict:
 def get_config(candidate: str = "unshuffle_cnn") -> ml_collections.ConfigDict:
     if candidate not in CANDIDATES:
         raise ValueError(f"sweep candidate {candidate!r} is unknown; choose one of {CANDIDATES}")
-    task = teacher_denoise.get_config()
+    task = tasks.bench("denoise")
     if candidate == "time_unet":
         config = irflow_common.irflow_config(task, "one_step")
     else:

@@ -2,12 +2,12 @@
 
 import ml_collections
 
-from configs import denoiser, smoke
+from configs import denoiser, tasks
 
 
 def get_config() -> ml_collections.ConfigDict:
     config = denoiser.get_config()
-    tiny = smoke.get_config()
+    tiny = tasks.smoke()
     config.compilation_cache_dir = ""
     config.data = tiny.data
     config.data.noise_level = True

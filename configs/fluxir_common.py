@@ -15,7 +15,7 @@ through every phase).
 
 import ml_collections
 
-from configs import irflow_common
+from configs import base, irflow_common
 
 VARIANTS = ("base", "rl", "two_step", "one_step")
 
@@ -25,12 +25,9 @@ def fluxir_config(
 ) -> ml_collections.ConfigDict:
     if variant not in VARIANTS:
         raise ValueError(f"FLUX-IR variant {variant!r} is unknown; choose one of {VARIANTS}")
-    config = task_config.copy_and_resolve_references()
-    config.method = "fluxir"
-    config.model = irflow_common.time_unet_model()
+    config, fluxir = base.for_method(task_config, "fluxir", irflow_common.time_unet_model())
     steps = config.train.num_steps
 
-    config.fluxir = fluxir = ml_collections.ConfigDict()
     fluxir.sampler = "euler:10"  # the base and RL model's ODE (and the RL trajectories' grid)
     fluxir.noise_seed = 0  # the fixed prediction start noise
     fluxir.base_steps = {"base": steps, "rl": steps * 4 // 5}.get(variant, steps * 3 // 5)

@@ -4,8 +4,8 @@ teacher_denoise.py; variants, phase split and paper scale in configs/fluxir_comm
 
 import ml_collections
 
-from configs import fluxir_common, teacher_denoise
+from configs import fluxir_common, tasks
 
 
 def get_config(variant: str = "two_step") -> ml_collections.ConfigDict:
-    return fluxir_common.fluxir_config(teacher_denoise.get_config(), variant)
+    return fluxir_common.fluxir_config(tasks.bench("denoise"), variant)

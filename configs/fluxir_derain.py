@@ -4,8 +4,8 @@ teacher_derain.py; variants, phase split and paper scale in configs/fluxir_commo
 
 import ml_collections
 
-from configs import fluxir_common, teacher_derain
+from configs import fluxir_common, tasks
 
 
 def get_config(variant: str = "two_step") -> ml_collections.ConfigDict:
-    return fluxir_common.fluxir_config(teacher_derain.get_config(), variant)
+    return fluxir_common.fluxir_config(tasks.bench("derain"), variant)

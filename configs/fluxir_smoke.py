@@ -2,11 +2,11 @@
 
 import ml_collections
 
-from configs import fluxir_common, smoke
+from configs import fluxir_common, tasks
 
 
 def get_config(variant: str = "two_step") -> ml_collections.ConfigDict:
-    config = fluxir_common.fluxir_config(smoke.get_config(), variant)
+    config = fluxir_common.fluxir_config(tasks.smoke(), variant)
     config.model.width = 4
     config.model.num_blocks = (1, 1, 1)
     config.model.attention = (False, False, True)

@@ -18,6 +18,8 @@ and 4.3 GFLOPs. Paper scale (the public U-Net; about 137M params with its channe
 
 import ml_collections
 
+from configs import base
+
 VARIANTS = ("cumulative", "nograd", "velocity", "one_step")
 
 
@@ -37,11 +39,7 @@ def irflow_config(
 ) -> ml_collections.ConfigDict:
     if variant not in VARIANTS:
         raise ValueError(f"IR-Flow variant {variant!r} is unknown; choose one of {VARIANTS}")
-    config = task_config.copy_and_resolve_references()
-    config.method = "irflow"
-    config.model = time_unet_model()
-
-    config.irflow = irflow = ml_collections.ConfigDict()
+    config, irflow = base.for_method(task_config, "irflow", time_unet_model())
     # What the network predicts: cumulative (x_t - x) | velocity (y - x) | one_step (t = 1 only).
     irflow.target = "one_step" if variant == "one_step" else variant.replace("nograd", "cumulative")
     irflow.time_points = 0  # training times: 0 = uniform in [0, 1]; P > 1 = the grid n / (P - 1)

@@ -6,8 +6,8 @@ paper scale in configs/irflow_common.py.
 
 import ml_collections
 
-from configs import irflow_common, teacher_denoise
+from configs import irflow_common, tasks
 
 
 def get_config(variant: str = "cumulative") -> ml_collections.ConfigDict:
-    return irflow_common.irflow_config(teacher_denoise.get_config(), variant)
+    return irflow_common.irflow_config(tasks.bench("denoise"), variant)

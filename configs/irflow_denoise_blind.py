@@ -5,8 +5,8 @@ Data of teacher_denoise_blind.py; variants, sizes and paper scale in configs/irf
 
 import ml_collections
 
-from configs import irflow_common, teacher_denoise_blind
+from configs import irflow_common, tasks
 
 
 def get_config(variant: str = "cumulative") -> ml_collections.ConfigDict:
-    return irflow_common.irflow_config(teacher_denoise_blind.get_config(), variant)
+    return irflow_common.irflow_config(tasks.bench("denoise_blind"), variant)

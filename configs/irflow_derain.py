@@ -6,8 +6,8 @@ Variants, sizes and paper scale in configs/irflow_common.py.
 
 import ml_collections
 
-from configs import irflow_common, teacher_derain
+from configs import irflow_common, tasks
 
 
 def get_config(variant: str = "cumulative") -> ml_collections.ConfigDict:
-    return irflow_common.irflow_config(teacher_derain.get_config(), variant)
+    return irflow_common.irflow_config(tasks.bench("derain"), variant)

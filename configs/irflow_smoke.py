@@ -2,11 +2,11 @@
 
 import ml_collections
 
-from configs import irflow_common, smoke
+from configs import irflow_common, tasks
 
 
 def get_config(variant: str = "cumulative") -> ml_collections.ConfigDict:
-    config = irflow_common.irflow_config(smoke.get_config(), variant)
+    config = irflow_common.irflow_config(tasks.smoke(), variant)
     config.model.width = 4
     config.model.num_blocks = (1, 1, 1)
     config.model.attention = (False, False, True)

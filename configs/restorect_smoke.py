@@ -21,5 +21,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.num_blocks = (1, 1, 1, 1)
     config.model.velocity_hidden = 16
     config.model.time_dim = 8
-    config.train.phase1_steps = 3
+    config.restorect.phase1_steps = 3
     return config

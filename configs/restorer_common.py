@@ -1,4 +1,4 @@
-"""Turns a task config (a RestoRect teacher's) into a plain supervised restorer's config.
+"""Turns a task config (configs/tasks.py) into a plain supervised restorer's config.
 
 The restorer keeps the task's data, schedule and mesh settings and trains an RGFormer without
 priors on LQ alone (restorect_jax/methods/restorer.py). Two sizes, picked after the config path
@@ -13,6 +13,8 @@ Paper scale: --config.model.width=64 --config.model.num_blocks='(3,3,3,3)'
 """
 
 import ml_collections
+
+from configs import base
 
 SIZES = {
     "teacher": {"width": 24, "num_blocks": (1, 2, 2, 2), "num_heads": (1, 2, 2, 4)},
@@ -39,11 +41,8 @@ def rgformer_model(size: str) -> ml_collections.ConfigDict:
 def restorer_config(
     task_config: ml_collections.ConfigDict, size: str = "teacher"
 ) -> ml_collections.ConfigDict:
-    config = task_config.copy_and_resolve_references()
-    config.method = "restorer"
-    config.model = rgformer_model(size)
-
-    config.loss = loss = ml_collections.ConfigDict()
+    config, section = base.for_method(task_config, "restorer", rgformer_model(size))
+    section.loss = loss = ml_collections.ConfigDict()
     loss.l1 = 1.0  # |Y - GT|
     loss.psnr = 0.0  # -PSNR(Y, GT) (losses.psnr_loss)
     loss.hvi = 0.0  # HVI colour loss

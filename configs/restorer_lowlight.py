@@ -6,8 +6,8 @@ student-sized; sizes and paper scale in configs/restorer_common.py.
 
 import ml_collections
 
-from configs import restorer_common, teacher_lowlight
+from configs import restorer_common, tasks
 
 
 def get_config(size: str = "teacher") -> ml_collections.ConfigDict:
-    return restorer_common.restorer_config(teacher_lowlight.get_config(), size)
+    return restorer_common.restorer_config(tasks.bench("lowlight"), size)

@@ -2,14 +2,14 @@
 
 import ml_collections
 
-from configs import restorer_common, smoke
+from configs import restorer_common, tasks
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = restorer_common.restorer_config(smoke.get_config(), "student")
+    config = restorer_common.restorer_config(tasks.smoke(), "student")
     config.model.width = 4
     config.model.num_blocks = (1, 1, 1, 1)
     config.model.num_heads = (1, 1, 1, 2)
-    config.loss.psnr = 0.1
-    config.loss.hvi = 0.05
+    config.restorer.loss.psnr = 0.1
+    config.restorer.loss.hvi = 0.05
     return config

@@ -8,11 +8,11 @@ denoising and for deraining alike (the derain configs' clean crops come from CBS
 
 import ml_collections
 
-from configs import restorer_common, teacher_denoise
+from configs import restorer_common, tasks
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = restorer_common.restorer_config(teacher_denoise.get_config(), "teacher")
+    config = restorer_common.restorer_config(tasks.bench("denoise"), "teacher")
     config.data.degradation = "none"
     config.model.global_residual = False
     return config

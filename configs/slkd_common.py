@@ -32,7 +32,7 @@ def slkd_config(
         raise ValueError(f"SLKD variant {variant!r} is unknown; choose one of {VARIANTS}")
     config = restorer_common.restorer_config(task_config, "student")  # the student-alone run
     config.method = "slkd"
-    del config.loss  # the SLKD terms and their weights are `config.slkd`
+    del config.restorer  # the SLKD terms and their weights are `config.slkd`
     config.slkd = slkd = ml_collections.ConfigDict()
     slkd.drl = variant != "irl"  # KL to Teacher A's output and L_NC on the encoder levels
     slkd.irl = variant != "drl"  # L_ET on the decoder levels against Teacher B on the clean image

@@ -5,10 +5,8 @@
 
 import ml_collections
 
-from configs import slkd_common, teacher_denoise
+from configs import slkd_common, tasks
 
 
 def get_config(variant: str = "slkd") -> ml_collections.ConfigDict:
-    return slkd_common.slkd_config(
-        teacher_denoise.get_config(), "runs/restorer_denoise", variant=variant
-    )
+    return slkd_common.slkd_config(tasks.bench("denoise"), "runs/restorer_denoise", variant=variant)

@@ -5,10 +5,8 @@ from Teacher A `runs/restorer_derain` (configs/restorer_derain.py) and Teacher B
 
 import ml_collections
 
-from configs import slkd_common, teacher_derain
+from configs import slkd_common, tasks
 
 
 def get_config(variant: str = "slkd") -> ml_collections.ConfigDict:
-    return slkd_common.slkd_config(
-        teacher_derain.get_config(), "runs/restorer_derain", variant=variant
-    )
+    return slkd_common.slkd_config(tasks.bench("derain"), "runs/restorer_derain", variant=variant)

@@ -2,11 +2,11 @@
 
 import ml_collections
 
-from configs import slkd_common, smoke
+from configs import slkd_common, tasks
 
 
 def get_config(variant: str = "slkd") -> ml_collections.ConfigDict:
-    config = slkd_common.slkd_config(smoke.get_config(), "", "", variant)
+    config = slkd_common.slkd_config(tasks.smoke(), "", "", variant)
     config.model.width = 4
     config.model.num_blocks = (1, 1, 1, 1)
     config.model.num_heads = (1, 1, 1, 2)

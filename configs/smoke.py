@@ -2,12 +2,11 @@
 
 import ml_collections
 
-from configs import default
+from configs import restorect_common, tasks
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = default.get_config()
-    config.compilation_cache_dir = ""
+    config = restorect_common.teacher_config(tasks.smoke(), "main")
     config.model.width = 8
     config.model.num_heads = (1, 1, 2, 2)
     config.model.prior_features = 8
@@ -16,14 +15,4 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.head_features = 8
     config.model.prior_dim = 32
     config.model.retinex_split = 24
-    config.data.patch_size = 24
-    config.data.val_crop = 40
-    config.data.val_count = 2
-    config.train.batch_size = 8
-    config.train.num_steps = 6
-    config.train.warmup_steps = 2
-    config.train.log_every = 2
-    config.train.eval_every = 3
-    config.train.checkpoint_every = 3
-    config.eval.sample_images = 2
     return config

@@ -11,23 +11,8 @@ width and depth that train on a 2-core CPU. Paper scale on a GPU/TPU:
 
 import ml_collections
 
-from configs import default
+from configs import restorect_common, tasks
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = default.get_config()
-    config.model.width = 24
-    config.model.num_blocks = (1, 2, 2, 2)
-    config.model.num_heads = (1, 2, 2, 4)
-    config.model.prior_features = 24
-    config.data.source = "folder"
-    config.data.train_dir = "denoise/train/CBSD432"
-    config.data.val_dir = "denoise/test/CBSD68"
-    config.data.degradation = "awgn"
-    config.data.noise_sigma = 25.0
-    config.data.val_crop = 0  # full 481x321 images
-    config.data.val_count = 0  # all 68
-    config.train.num_steps = 2000
-    config.train.eval_every = 1000
-    config.train.checkpoint_every = 500
-    return config
+    return restorect_common.teacher_config(tasks.bench("denoise"))

@@ -6,11 +6,8 @@ fixed levels (`--sigma 15`, `25`, `50`). Sizes and paper-scale flags as in teach
 
 import ml_collections
 
-from configs import teacher_denoise
+from configs import restorect_common, tasks
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = teacher_denoise.get_config()
-    config.data.noise_sigma = 0.0
-    config.data.noise_sigma_max = 55.0
-    return config
+    return restorect_common.teacher_config(tasks.bench("denoise_blind"))

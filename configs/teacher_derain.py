@@ -9,19 +9,8 @@ file-name order (1.png, 10.png, 100.png, 11.png, ...); the held-out 20 are never
 
 import ml_collections
 
-from configs import teacher_denoise
+from configs import restorect_common, tasks
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = teacher_denoise.get_config()
-    config.data.train_dir = "derain/test/Rain100H"
-    config.data.val_dir = "derain/test/Rain100H"
-    config.data.paired = True
-    config.data.lq_subdir = "rain"
-    config.data.gt_subdir = "norain"
-    config.data.train_range = (0, 80)
-    config.data.val_range = (80, 100)
-    config.data.clean_train_dir = "denoise/train/CBSD432"
-    config.data.clean_train_share = 0.5
-    config.data.degradation = "rain"
-    return config
+    return restorect_common.teacher_config(tasks.bench("derain"))

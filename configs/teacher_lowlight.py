@@ -8,10 +8,8 @@ have no ground truth and are scored with no-reference metrics by the evaluator.
 
 import ml_collections
 
-from configs import teacher_denoise
+from configs import restorect_common, tasks
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = teacher_denoise.get_config()
-    config.data.degradation = "lowlight"
-    return config
+    return restorect_common.teacher_config(tasks.bench("lowlight"))

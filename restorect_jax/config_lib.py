@@ -5,30 +5,15 @@ import ast
 import importlib.util
 import json
 import pathlib
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import ml_collections
 
+from restorect_jax.config_keys import lookup, require
 from restorect_jax.data.camera_noise import CameraNoiseParams
 from restorect_jax.data.degradations import DEGRADATIONS
 
 _SOURCES = ("embedded", "folder")
-T = TypeVar("T")
-
-
-def require(condition: bool, key: str, value, expectation: str) -> None:
-    """Raises ValueError `config.<key>=<value>: <expectation>` unless `condition` holds."""
-    if not condition:
-        raise ValueError(f"config.{key}={value!r}: {expectation}")
-
-
-def parsed(key: str, value, parse: Callable[[Any], T]) -> T:
-    """`parse(value)`, its ValueError raised again as `config.<key>: <reason>`."""
-    try:
-        return parse(value)
-    except ValueError as err:
-        raise ValueError(f"config.{key}: {err}") from None
 
 
 def _positive_int(config: ml_collections.ConfigDict, key: str) -> None:
@@ -36,18 +21,10 @@ def _positive_int(config: ml_collections.ConfigDict, key: str) -> None:
     require(isinstance(value, int) and value > 0, key, value, "must be a positive integer")
 
 
-def lookup(config: ml_collections.ConfigDict, key: str):
-    """`config.<key>` for a dotted key; ValueError naming it when it is missing."""
-    node = config
-    for part in key.split("."):
-        if part not in node:
-            raise ValueError(f"config.{key} is missing")
-        node = node[part]
-    return node
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the first config key whose value cannot work."""
+def validate_shared(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the first key, of those every run shares (train, data, frozen
+    models, eval metrics, mesh), whose value cannot work. `methods.validate` adds the method's
+    own keys."""
     for key in (
         "train.batch_size",
         "train.num_steps",
@@ -98,11 +75,11 @@ def _validate_train(train: ml_collections.ConfigDict) -> None:
         )
         start, patch, batch = stage
         require(
-            previous_start < start < train.num_steps and patch % 8 == 0 and patch > 0 and batch > 0,
+            previous_start < start < train.num_steps and patch > 0 and batch > 0,
             "train.progressive",
             train.progressive,
-            "needs increasing start steps in (0, train.num_steps), patch sizes that are positive "
-            "multiples of 8 and positive batch sizes",
+            "needs increasing start steps in (0, train.num_steps), positive patch sizes (multiples "
+            "of the backbone's stride: methods.validate) and positive batch sizes",
         )
         previous_start = start
 
@@ -123,12 +100,6 @@ def _validate_data(data: ml_collections.ConfigDict) -> None:
         "data.degradation",
         data.degradation,
         f"must be one of {DEGRADATIONS}",
-    )
-    require(
-        data.patch_size % 8 == 0,
-        "data.patch_size",
-        data.patch_size,
-        "must be a multiple of 8 (the U-Net's stride)",
     )
     require(data.noise_sigma >= 0, "data.noise_sigma", data.noise_sigma, "must be >= 0")
     require(
@@ -188,7 +159,7 @@ def _validate_folders(data: ml_collections.ConfigDict) -> None:
 
 
 def _validate_models(config: ml_collections.ConfigDict) -> None:
-    """Frozen models, evaluation metrics and the method's own keys."""
+    """Frozen models and evaluation metrics."""
     for name, workdir in config.get("frozen", {}).items():
         require(
             isinstance(workdir, str) and bool(workdir),
@@ -196,7 +167,6 @@ def _validate_models(config: ml_collections.ConfigDict) -> None:
             workdir,
             "must name a finished run's workdir (config.json + checkpoints)",
         )
-    from restorect_jax import methods  # here: methods import this module
     from restorect_jax.metrics import registry  # here: heavy, needed only to validate
 
     metrics = tuple(config.eval.get("metrics", ()))
@@ -204,8 +174,6 @@ def _validate_models(config: ml_collections.ConfigDict) -> None:
         registry.check_names(metrics)
     except ValueError as err:
         raise ValueError(f"config.eval.metrics={metrics!r}: {err}") from None
-
-    methods.get_method(config.method).validate_config(config)
 
 
 def _validate_mesh(mesh: ml_collections.ConfigDict) -> None:
@@ -234,9 +202,47 @@ def _lists_to_tuples(value: Any) -> Any:
     return value
 
 
+# Methods renamed since runs were saved: the old `config.method` -> today's.
+RENAMED_METHODS = {"teacher": "restorect_teacher"}
+# Keys that configs saved before the method-neutral base kept outside their method's section:
+# old dotted key -> its key inside the section named after the method (`config.<method>.<key>`).
+MOVED_INTO_METHOD_SECTION = {
+    "loss": "loss",
+    "distill": "distill",
+    "flow": "flow",
+    "train.phase1_steps": "phase1_steps",
+}
+
+
+def upgrade_saved(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` (a saved run's, changed in place) in today's layout: a renamed method gets its
+    new name, and the keys of `MOVED_INTO_METHOD_SECTION` move into the method's section. A
+    method that already had its section (IR-Flow, SLKD, FLUX-IR) kept all its keys there: the
+    `loss` its old configs carry was inherited from a teacher's config, unused, and is dropped."""
+    method = RENAMED_METHODS.get(config.get("method"), config.get("method"))
+    if method is None:
+        return config
+    config.method = method
+    had_section = method in config
+    for old_key, new_key in MOVED_INTO_METHOD_SECTION.items():
+        parent_key, _, name = old_key.rpartition(".")
+        parent = config.get(parent_key) if parent_key else config
+        if parent is None or name not in parent:
+            continue
+        value = parent[name]
+        del parent[name]
+        if had_section:
+            continue
+        if method not in config:
+            config[method] = ml_collections.ConfigDict()
+        config[method][new_key] = value
+    return config
+
+
 def config_from_json(text: str) -> ml_collections.ConfigDict:
-    """The config a run saved as `config.json` (JSON lists become the tuples configs use)."""
-    return ml_collections.ConfigDict(_lists_to_tuples(json.loads(text)))
+    """The config a run saved as `config.json` in today's layout (`upgrade_saved`; JSON lists
+    become the tuples configs use)."""
+    return upgrade_saved(ml_collections.ConfigDict(_lists_to_tuples(json.loads(text))))
 
 
 def split_config_spec(spec: str | pathlib.Path) -> tuple[pathlib.Path, str]:

@@ -27,7 +27,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import cli, config_lib, signals, train, writers
+from restorect_jax import cli, config_keys, config_lib, methods, signals, train, writers
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
@@ -149,16 +149,22 @@ def check_command_line(argv: list[str]) -> str | None:
 
 def _has(config, key: str) -> bool:
     try:
-        config_lib.lookup(config, key)
+        config_keys.lookup(config, key)
     except ValueError:
         return False
     return True
 
 
 def _suggest(config, key: str) -> str:
-    """ "; did you mean ...?" with the closest existing keys beside `key`, or ""."""
+    """ "; did you mean ...?" with the closest existing keys beside `key`, or "". A key that
+    older configs kept outside the method's section (`distill`, `loss.flex`) names its new
+    place (`restorect.distill`, `train.phase1_steps` -> `restorect.phase1_steps`)."""
     parent, _, leaf = key.rpartition(".")
-    node = config_lib.lookup(config, parent) if parent and _has(config, parent) else config
+    method = config.get("method", "")
+    for moved in (f"{method}.{key}", f"{method}.{leaf}"):
+        if method and _has(config, moved):
+            return f"; did you mean {moved}?"
+    node = config_keys.lookup(config, parent) if parent and _has(config, parent) else config
     prefix = f"{parent}." if node is not config else ""
     close = difflib.get_close_matches(leaf, [str(name) for name in node], n=3)
     return f"; did you mean {', '.join(prefix + name for name in close)}?" if close else ""
@@ -187,7 +193,7 @@ def main(argv: list[str]) -> None:
     )
     config = flags.FLAGS.config
     try:
-        config_lib.validate(config)
+        methods.validate(config)
         if _COMPILE_ONLY.value:
             train.compile_programs(config)
             return

@@ -16,7 +16,7 @@ from typing import Any
 
 import ml_collections
 
-from restorect_jax import safe_files
+from restorect_jax import config_lib, safe_files
 
 CONFIG_FILE = "config.json"
 
@@ -69,7 +69,7 @@ def record(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
         return
     saved_text = path.read_text()
     try:
-        saved = json.loads(saved_text)
+        saved = config_lib.config_from_json(saved_text).to_dict()
     except json.JSONDecodeError as error:
         raise RunConfigError(
             f"{path}: not readable JSON ({error.msg}, line {error.lineno})"

@@ -29,7 +29,6 @@ from jax.experimental import multihost_utils
 from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import (
     cli,
-    config_lib,
     logs,
     methods,
     run_config,
@@ -483,7 +482,7 @@ def compile_programs(config: ml_collections.ConfigDict) -> dict[str, float]:
     On the H200 each train step took 83-95 s to compile (tools/results/gpu/lease1_results.json),
     so a lease compiles the students' steps while the teacher trains.
     """
-    config_lib.validate(config)
+    methods.validate(config)
     cli.enable_compilation_cache(config.get("compilation_cache_dir"))
     mesh = sharding_lib.create_mesh(config.mesh)
     steps = build_step_functions(config, mesh, example_batch())
@@ -580,7 +579,7 @@ def train_and_evaluate(
       The last validation scores (`psnr`, `ssim`, `psnr_input`, `ssim_input`), the `step`
       reached, and `preempted` (True when a SIGTERM stopped the run early).
     """
-    config_lib.validate(config)
+    methods.validate(config)
     cli.enable_compilation_cache(config.get("compilation_cache_dir"))
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

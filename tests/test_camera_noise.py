@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from restorect_jax import methods
 from restorect_jax.data import camera_noise, degradations
 
 RNG = np.random.default_rng(0)
@@ -91,11 +92,10 @@ def test_a_bad_parameter_is_a_one_line_config_error(key, value):
 
 def test_config_validation_names_a_bad_camera_key():
     from configs import denoiser_smoke
-    from restorect_jax import config_lib
 
     config = denoiser_smoke.get_config()
     config.data.degradation = "camera"
-    config_lib.validate(config)
+    methods.validate(config)
     config.data.camera.jpeg_quality_max = 101
     with pytest.raises(ValueError, match=r"config.data.camera.jpeg_quality_max=101"):
-        config_lib.validate(config)
+        methods.validate(config)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from configs import denoise_sweep, denoiser_smoke
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import data, inference, noise_level, packing, train
+from restorect_jax import data, inference, methods, noise_level, packing, train
 from restorect_jax.models.convnets import ResUNet, UnshuffleCNN
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -76,17 +76,17 @@ def test_quantised_degradation_is_8_bit_and_the_level_needs_awgn(tmp_path):
     assert level == pytest.approx(25 / 255)
     config = denoiser_smoke.get_config()
     config.data.degradation = "rain"
-    with pytest.raises(ValueError, match=r"data.noise_level needs data.degradation in \('awgn', 'camera'\)"):
+    with pytest.raises(
+        ValueError, match=r"data.noise_level needs data.degradation in \('awgn', 'camera'\)"
+    ):
         data.reads_noise_level(config.data)
 
 
 def test_noise_map_config_needs_levels_in_its_batches():
-    from restorect_jax import config_lib
-
     config = denoiser_smoke.get_config()
     config.data.noise_level = False
     with pytest.raises(ValueError, match="data.noise_level"):
-        config_lib.validate(config)
+        methods.validate(config)
 
 
 # --- the estimator ------------------------------------------------------------------------------
@@ -138,7 +138,12 @@ def test_bad_noise_level_is_one_line_before_any_image(noise_map_run, tmp_path, v
     photo = tmp_path / "photo.png"
     Image.fromarray((_photo(32) * 255).astype(np.uint8)).save(photo)
     result = _restore(
-        [f"--workdir={noise_map_run}", f"--noise_level={value}", str(photo), f"--output={tmp_path}/o"]
+        [
+            f"--workdir={noise_map_run}",
+            f"--noise_level={value}",
+            str(photo),
+            f"--output={tmp_path}/o",
+        ]
     )
     assert result.returncode == 2 and message in result.stderr, result.stderr[-800:]
     assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
@@ -161,7 +166,9 @@ def test_noise_level_sets_the_strength_and_blind_uses_the_estimate(noise_map_run
     Image.fromarray(np.round(noisy * 255).astype(np.uint8)).save(photo)
     outputs = {}
     for name, flags in (("blind", []), ("n5", ["--noise_level=5"]), ("n60", ["--noise_level=60"])):
-        result = _restore([f"--workdir={noise_map_run}", *flags, str(photo), f"--output={tmp_path / name}"])
+        result = _restore(
+            [f"--workdir={noise_map_run}", *flags, str(photo), f"--output={tmp_path / name}"]
+        )
         assert result.returncode == 0, result.stderr[-800:]
         outputs[name] = np.asarray(Image.open(tmp_path / name / "photo.png"), np.float32)
     model = inference.load_model(workdir=str(noise_map_run))
@@ -180,7 +187,9 @@ def test_exported_noise_map_model_takes_the_level(noise_map_run, tmp_path):
     from restorect_jax import exported
 
     output = tmp_path / "model.stablehlo"
-    result = run_module("restorect_jax.export", [f"--workdir={noise_map_run}", f"--output={output}"])
+    result = run_module(
+        "restorect_jax.export", [f"--workdir={noise_map_run}", f"--output={output}"]
+    )
     assert result.returncode == 0, result.stderr[-800:]
     run = exported.load_exported(output)
     model = inference.load_model(workdir=str(noise_map_run))
@@ -254,7 +263,5 @@ def test_pack_errors_name_the_flag_and_file(tmp_path):
 
 
 def test_sweep_candidates_build_and_validate():
-    from restorect_jax import config_lib
-
     for candidate in denoise_sweep.CANDIDATES:
-        config_lib.validate(denoise_sweep.get_config(candidate))
+        methods.validate(denoise_sweep.get_config(candidate))

@@ -10,7 +10,7 @@ import pytest
 from conftest import train_twice_and_check_resume
 
 from configs import fluxir_denoise, fluxir_smoke
-from restorect_jax import config_lib, flow, inference, methods, train
+from restorect_jax import flow, inference, methods, train
 
 
 def _batch(size=16):
@@ -22,7 +22,7 @@ def _batch(size=16):
 
 def _method(variant="two_step"):
     config = fluxir_smoke.get_config(variant)
-    config_lib.validate(config)
+    methods.validate(config)
     return methods.get_method("fluxir")(config)
 
 
@@ -155,7 +155,7 @@ def test_config_errors_name_the_key(key, value, message):
         node = node[part]
     node[key.split(".")[-1]] = value
     with pytest.raises(ValueError, match=rf"config\.{key}.*{message}"):
-        config_lib.validate(config)
+        methods.validate(config)
 
 
 @pytest.mark.slow  # 75 s; the phases, copies and losses have fast tests above, resume in test_train

@@ -9,7 +9,7 @@ import pytest
 from conftest import run_module, train_twice_and_check_resume
 
 from configs import irflow_denoise, irflow_smoke
-from restorect_jax import config_lib, flow, inference, methods
+from restorect_jax import flow, inference, methods
 from restorect_jax.methods.irflow import PUBLIC_GRIDS
 from restorect_jax.models import TimeUNet
 
@@ -24,7 +24,7 @@ def _batch(size=(2, 16, 16, 3), seed=0):
 def _method(variant="cumulative", **irflow):
     config = irflow_smoke.get_config(variant)
     config.irflow.update(irflow)
-    config_lib.validate(config)
+    methods.validate(config)
     method = methods.get_method("irflow")(config)
     params = jax.jit(method.init_params)(jax.random.PRNGKey(0), _batch())
     return method, _perturbed(params)
@@ -195,11 +195,11 @@ def test_config_errors_name_the_key(key, value, message):
         node = node[part]
     node[([section] + rest)[-1]] = value
     with pytest.raises(ValueError, match=rf"config\.{key}.*{message}"):
-        config_lib.validate(config)
+        methods.validate(config)
     one_step = irflow_denoise.get_config("one_step")
     one_step.irflow.msc.weight = 0.3
     with pytest.raises(ValueError, match="config.irflow.msc.weight.*one_step"):
-        config_lib.validate(one_step)
+        methods.validate(one_step)
 
 
 def test_stochastic_sampler_is_refused_at_prediction():

@@ -10,7 +10,7 @@ import pytest
 from conftest import save_run
 
 from configs import restorer_smoke, smoke
-from restorect_jax import config_lib, flow, methods
+from restorect_jax import flow, methods
 
 
 def _batch():
@@ -23,8 +23,8 @@ def _batch():
 @pytest.mark.parametrize("learn_scalars", [False, True])
 def test_teacher_loss_gradients(learn_scalars):
     config = smoke.get_config()
-    config.loss.learn_hvi_k = learn_scalars
-    config.loss.learn_diffusion_scale = learn_scalars
+    config.restorect_teacher.loss.learn_hvi_k = learn_scalars
+    config.restorect_teacher.loss.learn_diffusion_scale = learn_scalars
     method = methods.get_method("restorect_teacher")(config)
     batch = _batch()
     params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
@@ -48,7 +48,7 @@ def test_teacher_loss_terms_and_prediction():
     params = jax.jit(method.init_params)(jax.random.PRNGKey(0), batch)
     total, terms = jax.jit(lambda p: method.loss(p, {}, batch, None))(params)
     weighted = sum(
-        config.loss[name] * terms[name]
+        config.restorect_teacher.loss[name] * terms[name]
         for name in ("l1", "retinex_head", "hvi", "decomposition", "diffusion")
     )
     np.testing.assert_allclose(total, weighted, rtol=1e-6)
@@ -67,7 +67,7 @@ def test_unknown_method_is_named():
 
 def test_restorer_loss_gradients_and_prediction_ignore_the_sampler():
     config = restorer_smoke.get_config()
-    config_lib.validate(config)
+    methods.validate(config)
     method = methods.get_method("restorer")(config)
     assert not method.needs_ground_truth and not method.takes_sampler
     assert method.stride == 8
@@ -78,7 +78,7 @@ def test_restorer_loss_gradients_and_prediction_ignore_the_sampler():
     assert not any("mod" in name or "retinex_head" in name for name in names)
     total, terms = jax.jit(lambda p: method.loss(p, {}, batch, None))(params)
     assert set(terms) == {"l1", "psnr", "hvi"}
-    weighted = sum(config.loss[name] * terms[name] for name in terms)
+    weighted = sum(config.restorer.loss[name] * terms[name] for name in terms)
     np.testing.assert_allclose(total, weighted, rtol=1e-6)
     restored = method.predict(params, {}, {"lq": batch["lq"]})
     mse = np.mean((np.asarray(restored) - np.asarray(batch["gt"])) ** 2, axis=(1, 2, 3))
@@ -92,17 +92,20 @@ def test_restorer_loss_gradients_and_prediction_ignore_the_sampler():
 @pytest.mark.parametrize(
     "key, value, message",
     [
-        ("loss.l1", -1.0, "config.loss.l1=-1.0"),
+        ("restorer.loss.l1", -1.0, "config.restorer.loss.l1=-1.0"),
         ("model.num_heads", (1, 1, 3, 2), "config.model.num_heads"),
         ("model.width", 6, "config.model.width=6"),
     ],
 )
 def test_restorer_config_errors_name_the_key(key, value, message):
     config = restorer_smoke.get_config()
-    section, field = key.split(".")
-    config[section][field] = value
+    *sections, field = key.split(".")
+    node = config
+    for section in sections:
+        node = node[section]
+    node[field] = value
     with pytest.raises(ValueError, match=re.escape(message)):
-        config_lib.validate(config)
+        methods.validate(config)
 
 
 def test_old_teacher_runs_load_under_the_new_name():

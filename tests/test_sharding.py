@@ -9,7 +9,7 @@ from jax.sharding import PartitionSpec as P
 
 from configs import smoke, teacher_denoise
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib, train
+from restorect_jax import methods, train
 from restorect_jax import sharding as sharding_lib
 
 
@@ -168,4 +168,4 @@ def test_mesh_validation_names_the_key(field, value):
     config = smoke.get_config()
     config.mesh[field] = value
     with pytest.raises(ValueError, match=rf"config\.mesh\.{field}="):
-        config_lib.validate(config)
+        methods.validate(config)

@@ -12,7 +12,7 @@ from conftest import init_params, save_run, train_twice_and_check_resume
 
 from configs import restorer_smoke, slkd_smoke
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib, inference, methods, quality_features
+from restorect_jax import inference, methods, quality_features
 from restorect_jax.metrics import no_reference
 
 
@@ -99,7 +99,7 @@ def _config(teacher_runs, variant="slkd"):
     config = slkd_smoke.get_config(variant)
     for name in config.frozen:  # only the teachers the variant uses
         config.frozen[name] = teacher_runs[name]
-    config_lib.validate(config)
+    methods.validate(config)
     return config
 
 
@@ -215,7 +215,7 @@ def test_config_errors_name_the_key(teacher_runs, key, value, message):
     section, name = key.split(".")
     config[section][name] = value
     with pytest.raises(ValueError, match=rf"config\.{key}.*{message}"):
-        config_lib.validate(config)
+        methods.validate(config)
 
 
 def _tree_digest(folder) -> str:
@@ -257,8 +257,8 @@ def test_settings_that_would_give_nan_are_refused(teacher_runs, overrides, messa
     config = _config(teacher_runs)
     config.slkd.update(overrides)
     with pytest.raises(ValueError, match=message):
-        config_lib.validate(config)
+        methods.validate(config)
     # Without the IRL quality term the PIQE block size does not matter.
     if "piqe_block" in overrides:
         config.slkd.features = "mse"
-        config_lib.validate(config)
+        methods.validate(config)

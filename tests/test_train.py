@@ -140,7 +140,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     config = _smoke_config(tmp_path)
     workdir = tmp_path / "run"
     train.train_and_evaluate(config, workdir, stop_at=2)
-    config.loss.l1 = float("nan")
+    config.restorect_teacher.loss.l1 = float("nan")
     with pytest.raises(train.NonFiniteLossError, match=r"step 3 .*step 2"):
         train.train_and_evaluate(config, workdir)
     step, state = checkpoint_lib.load_state(workdir / "checkpoints")

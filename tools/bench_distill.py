@@ -73,7 +73,8 @@ _OUT = flags.DEFINE_string("out", "tools/results/bench_distill_cpu", "output pat
 _RESTORECT_OVERRIDES = flags.DEFINE_list(
     "restorect_overrides",
     [],
-    "key=value settings for the restorect student only (e.g. loss.flex=0.1); its workdir gets "
+    "key=value settings of config.restorect for the restorect student only (e.g. loss.flex=0.1); "
+    "its workdir gets "
     "them as a suffix, so a sweep reuses the trained baselines",
 )
 
@@ -132,10 +133,10 @@ def student_config(distill: str, steps: int) -> ml_collections.ConfigDict:
         teacher_config(_TEACHER_STEPS.value), _TEACHER_WORKDIR.value, distill
     )
     with_steps(config, steps, eval_every=0)  # the bench scores every run on the full test sets
-    config.train.phase1_steps = steps // 10
+    config.restorect.phase1_steps = steps // 10
     if _SCALE.value == "gpu":
         _override(config, _GPU_STUDENT)
-    apply_overrides(config, student_overrides(distill))
+    apply_overrides(config, [f"restorect.{item}" for item in student_overrides(distill)])
     return config
 
 

@@ -71,7 +71,7 @@ from ml_collections import config_flags
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import config_lib, inference, train
+from restorect_jax import inference, methods, train
 from restorect_jax import sharding as sharding_lib
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
@@ -132,7 +132,7 @@ def plan(
     config = config.copy_and_resolve_references()
     config.mesh.data, config.mesh.model = mesh_shape
     config.train.batch_size, config.data.patch_size = batch_size, patch
-    config_lib.validate(config)
+    methods.validate(config)
     mesh = sharding_lib.create_mesh(config.mesh)
     split = sharding_lib.batch_split(mesh, config.mesh.shard_params)
     if batch_size % split:

@@ -13,7 +13,6 @@ methods whose `takes_sampler` is True.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -21,7 +20,7 @@ import jax
 import ml_collections
 
 from restorect_jax import flow, models, noise_level
-from restorect_jax.config_lib import lookup, require
+from restorect_jax.config_keys import require
 
 # "lq" and "gt": (B, H, W, 3) float32 in [0, 1]; optionally "noise_level": (B,) AWGN sigma / 255.
 Batch = dict[str, jax.Array]
@@ -35,11 +34,18 @@ class Method(abc.ABC):
       needs_ground_truth: `predict` reads `batch["gt"]` too (a GT-conditioned teacher); such a
         model is an upper reference, never a restorer for photos.
       takes_sampler: `predict` integrates a flow, so its `sampler` argument matters.
-    Instances set `self.model`, the network `predict` runs (its `stride` is the method's).
+      backbone_inputs: the inputs after the image that the method always gives its backbone
+        (`models.Conditioning` names: "gt", "noise", "time"); a backbone must read them all.
+      optional_backbone_inputs: inputs the method gives a backbone that reads them
+        ("noise_level"); a backbone may read no other input.
+    Instances set `self.model`, a registered backbone that `predict` runs; the method asks its
+    contract (`backbone`) for the stride, the inputs and the restored image, never its name.
     """
 
     needs_ground_truth: bool = False
     takes_sampler: bool = False
+    backbone_inputs: tuple[str, ...] = ()
+    optional_backbone_inputs: tuple[str, ...] = ()
     model: nn.Module
 
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
@@ -51,9 +57,38 @@ class Method(abc.ABC):
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
         """Raises ValueError naming the first key of this method's config that cannot work.
 
-        Called by `config_lib.validate` after the checks every run shares.
+        Called by `methods.validate` after the checks every run shares and `validate_backbone`.
         """
         del config
+
+    @classmethod
+    def validate_backbone(cls, config: ml_collections.ConfigDict) -> None:
+        """Raises ValueError naming the first key that does not fit the backbone's contract: its
+        own checks of `config.model`, the inputs it reads against those the method gives
+        (`config.model.name`), training patch sizes against its stride (`data.patch_size`,
+        `train.progressive`)."""
+        spec, fields = models.check_model_config(config.model)
+        name, reads = config.model.name, set(spec.inputs(fields))
+        gives = set(cls.backbone_inputs)
+        require(
+            gives <= reads <= gives | set(cls.optional_backbone_inputs),
+            "model.name",
+            name,
+            f"the {config.method} method gives its backbone "
+            f"{_inputs_text(*gives, *(f'{x} if read' for x in cls.optional_backbone_inputs))}; "
+            f"{name} reads {_inputs_text(*reads)}",
+        )
+        stride = spec.stride_of(fields)
+        why = f"must be a multiple of {stride} (the stride of the {name} backbone)"
+        patch = config.data.patch_size
+        require(patch % stride == 0, "data.patch_size", patch, why)
+        for stage in config.train.progressive:
+            require(
+                stage[1] % stride == 0,
+                "train.progressive",
+                config.train.progressive,
+                f"stage {tuple(stage)}: its patch size {why}",
+            )
 
     @abc.abstractmethod
     def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
@@ -135,14 +170,19 @@ class Method(abc.ABC):
         return params
 
     @property
+    def backbone(self) -> models.BackboneSpec:
+        """The contract of `self.model` (its registered spec)."""
+        return models.backbone_of(self.model)
+
+    @property
     def stride(self) -> int:
-        """Input height and width must be multiples of this (the model's own stride)."""
-        return self.model.stride
+        """Input height and width must be multiples of this (the backbone's stride)."""
+        return self.backbone.stride_of(models.module_fields(self.model))
 
     @property
     def takes_noise_level(self) -> bool:
-        """True when the network reads a noise-level map (its `noise_map` field)."""
-        return bool(getattr(self.model, "noise_map", False))
+        """True when the backbone reads a noise level (a noise-level map network)."""
+        return "noise_level" in self.backbone.inputs(models.module_fields(self.model))
 
 
 def noise_level_of(batch: Batch) -> jax.Array:
@@ -153,50 +193,6 @@ def noise_level_of(batch: Batch) -> jax.Array:
     return noise_level.estimate_sigma(batch["lq"])
 
 
-def model_from_config(model_config: ml_collections.ConfigDict | Mapping[str, Any]) -> nn.Module:
-    """The registry model named `model_config["name"]`, built with the config's other fields.
-
-    Lists (as JSON gives them back) become tuples, so a saved `config.json` works too.
-    """
-    kwargs = {key: value for key, value in dict(model_config).items() if key != "name"}
-    for key, value in kwargs.items():
-        if isinstance(value, list):
-            kwargs[key] = tuple(value)
-    return models.get_model(model_config["name"], **kwargs)
-
-
-def validate_rgformer(config: ml_collections.ConfigDict, conditioned: bool = True) -> None:
-    """The checks of `config.model` for any model that wraps an RGFormer (4 levels).
-
-    `conditioned`: the model takes priors, so `prior_dim` and `retinex_split` matter too.
-    """
-    for key in ("model.width", "model.prior_dim") if conditioned else ("model.width",):
-        value = lookup(config, key)
-        require(isinstance(value, int) and value > 0, key, value, "must be a positive integer")
-    model = config.model
-    require(
-        model.width % 4 == 0,
-        "model.width",
-        model.width,
-        "must be a multiple of 4 (R-blocks split channels 3:1)",
-    )
-    for key in ("num_blocks", "num_heads"):
-        require(
-            len(model[key]) == 4, f"model.{key}", model[key], "needs 4 entries (levels 1-3, latent)"
-        )
-    for level, heads in enumerate(model.num_heads):
-        width = model.width * 2**level
-        require(
-            heads > 0 and width % heads == 0,
-            "model.num_heads",
-            model.num_heads,
-            f"level {level + 1} has {width} channels, not divisible by {heads} heads",
-        )
-    if not conditioned:
-        return
-    require(
-        0 < model.retinex_split < model.prior_dim,
-        "model.retinex_split",
-        model.retinex_split,
-        f"must be in (0, model.prior_dim={model.prior_dim})",
-    )
+def _inputs_text(*names: str) -> str:
+    """A backbone's inputs in a sentence: "the image, " and the other inputs, sorted."""
+    return ", ".join(("the image", *sorted(names)))

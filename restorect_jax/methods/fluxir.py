@@ -30,9 +30,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from restorect_jax import flow, losses
-from restorect_jax.config_lib import lookup, parsed, require
-from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
+from restorect_jax import flow, losses, models
+from restorect_jax.config_keys import lookup, parsed, require
+from restorect_jax.methods.base import Batch, Method, PyTree
 
 BASE, RL, DISTILL = "base", "rl", "distill"
 REWARDS = ("l1", "psnr")
@@ -42,10 +42,11 @@ class FluxIRMethod(Method):
     """A noise-to-image flow conditioned on LQ, with RL and distillation phases."""
 
     takes_sampler = True
+    backbone_inputs = ("time",)  # its image input is [x_t | LQ] (6 channels)
 
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
-        self.model = model_from_config(config.model)
+        self.model = models.model_from_config(config.model)
         self.settings = config.fluxir
 
     @classmethod

@@ -29,9 +29,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from restorect_jax import flow, losses
-from restorect_jax.config_lib import lookup, parsed, require
-from restorect_jax.methods.base import Batch, Method, PyTree, model_from_config
+from restorect_jax import flow, losses, models
+from restorect_jax.config_keys import lookup, parsed, require
+from restorect_jax.methods.base import Batch, Method, PyTree
 
 TARGETS = ("cumulative", "velocity", "one_step")
 GRIDS = ("uniform", "public")
@@ -46,9 +46,11 @@ PUBLIC_GRIDS = {
 class IRFlowMethod(Method):
     """Trains a time-conditioned network on the flow from y to x (see the module docstring)."""
 
+    backbone_inputs = ("time",)
+
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
-        self.model = model_from_config(config.model)
+        self.model = models.model_from_config(config.model)
         self.settings = config.irflow
         self.takes_sampler = self.settings.target != "one_step"
 

@@ -1,16 +1,16 @@
 """Stage S2 of RestoRect: a small student distilled from a frozen teacher (METHODS 1.2-1.6).
 
-`config.distill` picks what the student learns from the teacher:
+`config.restorect.distill` picks what the student learns from the teacher:
   "restorect":   the latent rectified flow generates the teacher's priors from the student's LQ-only
                  conditions; FLEX aligns the projected student feature maps (decoder levels 3, 2,
                  1 and refinement) and the sampled priors with the teacher's. Two phases:
-                 "flow" (the first `train.phase1_steps` steps) trains the decomposition,
+                 "flow" (the first `restorect.phase1_steps` steps) trains the decomposition,
                  condition encoders and velocity predictors; "student" trains all of it.
   "feature_mse": no flow (the conditions are the priors), MSE between the projected student
                  features and the teacher's; one phase.
   "none":        the same student alone, with the same reconstruction losses; no teacher.
 
-Loss terms (weights from `config.loss`); every student term is on LQ-only computations:
+Loss terms (weights from `config.restorect.loss`); every student term is on LQ-only computations:
   decomposition = |R_lq L_lq - LQ| + |R_gt L_gt - GT| + |R_lq - R_gt|
                   + illumination_smoothness (smooth(L_lq) + smooth(L_gt))   (the student's D)
   diffusion     = |A(GT; s) - A(R_gt; s)|, s = loss.diffusion_scale
@@ -34,15 +34,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from restorect_jax import flow, losses
-from restorect_jax.config_lib import lookup, require
-from restorect_jax.methods.base import (
-    Batch,
-    Method,
-    PyTree,
-    model_from_config,
-    validate_rgformer,
-)
+from restorect_jax import flow, losses, models
+from restorect_jax.config_keys import lookup, require
+from restorect_jax.methods.base import Batch, Method, PyTree
 from restorect_jax.methods.frozen import load_frozen
 from restorect_jax.models.student import FeatureProjections, StudentConditions
 from restorect_jax.models.teacher import RestoRectTeacher
@@ -76,18 +70,22 @@ def load_teacher(workdir: str) -> tuple[RestoRectTeacher, PyTree]:
 
 
 class RestoRectMethod(Method):
-    """Trains a RestoRectStudent from a frozen teacher, or alone (`config.distill`)."""
+    """Trains a RestoRectStudent from a frozen teacher, or alone (`config.restorect.distill`)."""
+
+    backbone_inputs = ("noise",)  # the flow's start noise (the student's priors come from it)
 
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
-        self.distill = config.distill
+        self.distill = config.restorect.distill
         if self.distill not in DISTILL_MODES:
-            raise ValueError(f"config.distill={self.distill!r} must be one of {DISTILL_MODES}")
+            raise ValueError(
+                f"config.restorect.distill={self.distill!r} must be one of {DISTILL_MODES}"
+            )
         self.takes_sampler = self.distill == "restorect"
         model_config = config.model.copy_and_resolve_references()
         with model_config.unlocked():  # Command-line configs come locked.
             model_config.use_flow = self.distill == "restorect"
-        self.student = self.model = model_from_config(model_config)
+        self.student = self.model = models.model_from_config(model_config)
         self.teacher, self._teacher_params = None, None
         self.projections = None
         if self.distill != "none" and not inference:
@@ -114,53 +112,66 @@ class RestoRectMethod(Method):
     @classmethod
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
         """The student's keys (configs/restorect_common.py)."""
-        validate_rgformer(config)
-        for key in ("distill", "flow.num_steps", "train.phase1_steps"):
-            lookup(config, key)
+        spec = models.backbone_spec(config.model.name)
         require(
-            config.distill in DISTILL_MODES,
-            "distill",
-            config.distill,
+            set(FEATURE_NAMES) <= set(spec.taps),
+            "model.name",
+            config.model.name,
+            f"FLEX matches the feature taps {FEATURE_NAMES}; {config.model.name} declares "
+            f"{tuple(spec.taps)}",
+        )
+        for key in ("restorect.distill", "restorect.flow.num_steps", "restorect.phase1_steps"):
+            lookup(config, key)
+        section = config.restorect
+        require(
+            section.distill in DISTILL_MODES,
+            "restorect.distill",
+            section.distill,
             f"must be one of {DISTILL_MODES}",
         )
-        if config.distill != "none":
+        if section.distill != "none":
             teacher = config.get("frozen", {}).get("teacher", "")
             require(
                 bool(teacher),
                 "frozen.teacher",
                 teacher,
-                f"must name a trained teacher run for distill={config.distill!r}",
+                f"must name a trained teacher run for distill={section.distill!r}",
             )
-        steps = config.flow.num_steps
+        steps = section.flow.num_steps
         require(
             isinstance(steps, int) and steps > 0,
-            "flow.num_steps",
+            "restorect.flow.num_steps",
             steps,
             "must be a positive integer",
         )
         solvers = tuple(s for s in flow.SOLVERS if s != "sde")
         require(
-            config.flow.solver in solvers,
-            "flow.solver",
-            config.flow.solver,
+            section.flow.solver in solvers,
+            "restorect.flow.solver",
+            section.flow.solver,
             f"must be one of {solvers}",
         )
-        phase1 = config.train.phase1_steps
+        phase1 = section.phase1_steps
         require(
             isinstance(phase1, int) and 0 <= phase1 < config.train.num_steps,
-            "train.phase1_steps",
+            "restorect.phase1_steps",
             phase1,
             f"must be an integer in [0, train.num_steps={config.train.num_steps})",
         )
-        loss = config.loss
+        loss = section.loss
         for key, count, what in (
             ("flex_feature_weights", 4, "decoder levels 3, 2, 1, refinement"),
             ("flex_prior_weights", 2, "z_img, z_rex"),
         ):
-            require(len(loss[key]) == count, f"loss.{key}", loss[key], f"needs {count} ({what})")
+            require(
+                len(loss[key]) == count,
+                f"restorect.loss.{key}",
+                loss[key],
+                f"needs {count} ({what})",
+            )
         require(
             0 < loss.flex_percentile <= 100,
-            "loss.flex_percentile",
+            "restorect.loss.flex_percentile",
             loss.flex_percentile,
             "must be in (0, 100]",
         )
@@ -184,7 +195,7 @@ class RestoRectMethod(Method):
         return {"student": params["student"]}
 
     def phase_at(self, step: int) -> str:
-        if self.distill == "restorect" and step < self.config.train.phase1_steps:
+        if self.distill == "restorect" and step < self.config.restorect.phase1_steps:
             return FLOW_PHASE
         return STUDENT_PHASE
 
@@ -225,15 +236,17 @@ class RestoRectMethod(Method):
         return flow.integrate(
             self._velocity_fn(params, cond),
             noise,
-            sampler.time_grid(self.config.flow.num_steps),
+            sampler.time_grid(self.config.restorect.flow.num_steps),
             sampler.solver,
-            self.config.flow.remat,
+            self.config.restorect.flow.remat,
             rng=rng,
             alpha_max=sampler.alpha_max,
         )
 
     def default_sampler(self) -> flow.SamplerSpec:
-        return flow.SamplerSpec(self.config.flow.solver, self.config.flow.num_steps)
+        return flow.SamplerSpec(
+            self.config.restorect.flow.solver, self.config.restorect.flow.num_steps
+        )
 
     def flow_problem(self, params: PyTree, frozen: PyTree, batch: Batch) -> flow.FlowProblem:
         """The latent flow of the priors: from the fixed noise, conditioned on the LQ image."""
@@ -244,7 +257,7 @@ class RestoRectMethod(Method):
 
     def fixed_noise(self, dim: int) -> jax.Array:
         """The (1, dim) prediction start noise (`flow.fixed_noise`, seed `flow.noise_seed`)."""
-        return flow.fixed_noise(self.config.flow.noise_seed, (1, dim))
+        return flow.fixed_noise(self.config.restorect.flow.noise_seed, (1, dim))
 
     def _conditions_and_noise(self, params: PyTree, lq: jax.Array) -> tuple[PyTree, jax.Array]:
         """The student's flow conditions on `lq` and the fixed start noise, one row per image."""
@@ -270,7 +283,7 @@ class RestoRectMethod(Method):
         cond, noise = self._conditions_and_noise(params, lq)
         sampler = sampler or self.default_sampler()
         z = self.priors(
-            params, cond, noise, sampler, sampler.fixed_rng(self.config.flow.noise_seed)
+            params, cond, noise, sampler, sampler.fixed_rng(self.config.restorect.flow.noise_seed)
         )
         z_img, z_rex = jnp.split(z, 2, axis=-1)
         return self.student.apply(params["student"], lq, z_img, z_rex, method="restore").restored
@@ -280,7 +293,7 @@ class RestoRectMethod(Method):
     def loss(
         self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array, phase: str = "train"
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        weights = self.config.loss
+        weights = self.config.restorect.loss
         lq, gt = batch["lq"], batch["gt"]
         sg = jax.lax.stop_gradient
         student_params = params["student"]
@@ -342,10 +355,10 @@ class RestoRectMethod(Method):
         """RestoRect's prior distillation: the velocity loss of the latent flow towards the
         teacher's priors, and FLEX + L1 between the priors it generates and the teacher's.
         Adds the weighted terms to `total` (in `terms` too); returns it and the priors."""
-        weights = self.config.loss
+        weights = self.config.restorect.loss
         noise_rng, time_rng, sample_rng = jax.random.split(rng, 3)
         noise = jax.random.normal(noise_rng, z_teacher.shape)
-        t = flow.sample_time(time_rng, z_teacher.shape[0], self.config.flow.time_points)
+        t = flow.sample_time(time_rng, z_teacher.shape[0], self.config.restorect.flow.time_points)
         terms["velocity"] = flow.rectified_flow_loss(
             self._velocity_fn(params, cond), z_teacher, noise, t
         )
@@ -377,7 +390,7 @@ class RestoRectMethod(Method):
     ) -> jax.Array:
         """Feature distillation through the projections: FLEX (RestoRect) or MSE (the baseline)
         between the student's projected maps and the teacher's; adds it to `total`."""
-        weights = self.config.loss
+        weights = self.config.restorect.loss
         projected = self.projections.apply(params["projections"], features)
         teacher_maps = [jax.lax.stop_gradient(teacher_features[name]) for name in FEATURE_NAMES]
         student_maps = [projected[name] for name in FEATURE_NAMES]

@@ -4,7 +4,7 @@ The teacher restores LQ with priors encoded from LQ *and* GT, so it needs the cl
 prediction time too: its scores are an upper reference for the students, not a restorer for
 photos without ground truth.
 
-Loss, with weights from `config.loss`:
+Loss, with weights from `config.restorect_teacher.loss`:
   l1 * |Y - GT|
   + retinex_head * (head_enc(R_lq, L_lq, LQ) + head_dec(R_gt, L_gt, GT))
   + hvi * HVI(Y, GT; k)
@@ -21,13 +21,20 @@ heads follow the decomposition network, which learns from its own terms only.
 import jax
 import ml_collections
 
-from restorect_jax import flow, losses
-from restorect_jax.methods.base import (
-    Batch,
-    Method,
-    PyTree,
-    model_from_config,
-    validate_rgformer,
+from restorect_jax import flow, losses, models
+from restorect_jax.config_keys import lookup
+from restorect_jax.methods.base import Batch, Method, PyTree
+
+# The keys of `config.restorect_teacher.loss` the loss reads.
+LOSS_WEIGHTS = (
+    "l1",
+    "retinex_head",
+    "hvi",
+    "decomposition",
+    "illumination_smoothness",
+    "diffusion",
+    "learn_hvi_k",
+    "learn_diffusion_scale",
 )
 
 
@@ -35,14 +42,16 @@ class RestoRectTeacherMethod(Method):
     """Trains a RestoRectTeacher from scratch with the S1 losses."""
 
     needs_ground_truth = True  # privileged: its priors come from GT
+    backbone_inputs = ("gt",)
 
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
-        self.model = model_from_config(config.model)
+        self.model = models.model_from_config(config.model)
 
     @classmethod
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-        validate_rgformer(config)
+        for weight in LOSS_WEIGHTS:
+            lookup(config, f"restorect_teacher.loss.{weight}")
 
     def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
         return self.model.init(rng, batch["lq"], batch["gt"])
@@ -51,7 +60,7 @@ class RestoRectTeacherMethod(Method):
         self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array, phase: str = "train"
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         del frozen, rng, phase  # no frozen inputs, no stochastic terms, one phase
-        weights = self.config.loss
+        weights = self.config.restorect_teacher.loss
         lq, gt = batch["lq"], batch["gt"]
         out = self.model.apply(params, lq, gt)
         r_lq, l_lq = out.decomp_lq

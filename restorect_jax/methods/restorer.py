@@ -1,11 +1,12 @@
 """A plain supervised restorer: LQ in, clean image out, nothing that sees the ground truth.
 
-Any backbone of the model zoo that maps LQ alone to a restoration (`model(lq)` returning the
-image or an output with `.restored`; an RGFormer without priors is the default). A network
-with a noise-level map (`model.noise_map`, models/convnets.py) also reads each image's noise
-level: the batch's `noise_level` (training data with `data.noise_level`, or a user's choice)
-or, without one, the blind estimate of `restorect_jax.noise_level`. Loss, with weights from
-`config.loss`:
+Any registered backbone whose contract (`models.BackboneSpec`) reads LQ alone, or LQ and a noise
+level, and whose output holds a restoration (the image itself or a typed output's `restored`;
+an RGFormer without priors is the default). A backbone that reads a noise level (a noise-level
+map network, `model.noise_map` in models/convnets.py) gets each image's: the batch's
+`noise_level` (training data with `data.noise_level`, or a user's choice) or, without one, the
+blind estimate of `restorect_jax.noise_level`. Loss, with weights from
+`config.restorer.loss`:
   l1 * |Y - GT| + psnr * (-PSNR(Y, GT)) + hvi * HVI(clip(Y), GT; hvi_k).
 At the teacher's size it is the fair reference for a distilled student (and SLKD's Teacher A);
 at the student's size it is the student "trained alone".
@@ -16,16 +17,9 @@ from __future__ import annotations
 import jax
 import ml_collections
 
-from restorect_jax import flow, losses
-from restorect_jax.config_lib import lookup, require
-from restorect_jax.methods.base import (
-    Batch,
-    Method,
-    PyTree,
-    model_from_config,
-    noise_level_of,
-    validate_rgformer,
-)
+from restorect_jax import flow, losses, models
+from restorect_jax.config_keys import lookup, require
+from restorect_jax.methods.base import Batch, Method, PyTree, noise_level_of
 
 LOSS_TERMS = ("l1", "psnr", "hvi")
 
@@ -33,29 +27,31 @@ LOSS_TERMS = ("l1", "psnr", "hvi")
 class RestorerMethod(Method):
     """Trains any LQ -> clean backbone with L1 (+ optional PSNR and HVI terms)."""
 
+    optional_backbone_inputs = ("noise_level",)
+
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
-        self.model = model_from_config(config.model)
+        self.model = models.model_from_config(config.model)
 
     @classmethod
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-        if config.model.name == "rgformer":
-            validate_rgformer(config, conditioned=False)
-        if config.model.get("noise_map", False):
+        spec, fields = models.check_model_config(config.model)
+        if "noise_level" in spec.inputs(fields):
             require(
                 bool(config.data.get("noise_level", False)),
                 "data.noise_level",
                 config.data.get("noise_level", False),
-                "must be True when model.noise_map is (training batches carry the noise level)",
+                f"must be True when the {config.model.name} backbone reads a noise level "
+                "(training batches carry it)",
             )
         for term in (*LOSS_TERMS, "hvi_k"):
-            value = lookup(config, f"loss.{term}")
-            require(value >= 0, f"loss.{term}", value, "must be >= 0")
+            value = lookup(config, f"restorer.loss.{term}")
+            require(value >= 0, f"restorer.loss.{term}", value, "must be >= 0")
         require(
-            any(config.loss[term] > 0 for term in LOSS_TERMS),
-            "loss.l1",
-            config.loss.l1,
-            f"at least one of loss.{', loss.'.join(LOSS_TERMS)} must be > 0",
+            any(config.restorer.loss[term] > 0 for term in LOSS_TERMS),
+            "restorer.loss.l1",
+            config.restorer.loss.l1,
+            f"at least one of restorer.loss.{', restorer.loss.'.join(LOSS_TERMS)} must be > 0",
         )
 
     def _inputs(self, batch: Batch) -> tuple[jax.Array, ...]:
@@ -65,8 +61,7 @@ class RestorerMethod(Method):
         return (batch["lq"],)
 
     def _restore(self, params: PyTree, batch: Batch) -> jax.Array:
-        out = self.model.apply(params, *self._inputs(batch))
-        return getattr(out, "restored", out)
+        return self.backbone.restored(self.model.apply(params, *self._inputs(batch)))
 
     def init_params(self, rng: jax.Array, batch: Batch) -> PyTree:
         return self.model.init(rng, *self._inputs(batch))
@@ -75,7 +70,7 @@ class RestorerMethod(Method):
         self, params: PyTree, frozen: PyTree, batch: Batch, rng: jax.Array, phase: str = "train"
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         del frozen, rng, phase  # no frozen inputs, no stochastic terms, one phase
-        weights = self.config.loss
+        weights = self.config.restorer.loss
         restored, gt = self._restore(params, batch), batch["gt"]
         terms = {"l1": losses.l1_loss(restored, gt)}
         if weights.psnr:

@@ -13,7 +13,9 @@ with weights from `config.slkd`:
   + et  * L_ET,  L_ET = sum_l mean |P(SCM(D_S^l(y))) - P(D_B^l(x))|      decoder levels (IRL)
 B is the BRISQUE extractor (MSCN, optionally with paired products) and P the PIQE extractor
 (block activity weighted by edge strength), `restorect_jax/quality_features.py`. PIQE blocks
-cover `piqe_block` image pixels at every level (`piqe_block / stride` feature pixels).
+cover `piqe_block` image pixels at every level (`piqe_block / stride` feature pixels). The
+matched levels are feature taps the student's backbone contract declares (and the teachers'),
+with the strides it declares (`models.BackboneSpec.feature_taps`).
 `slkd.drl` / `slkd.irl` switch either half off (ablations; the KL term belongs to DRL);
 `slkd.features = "mse"` replaces B and P by the identity and |.|_1 by a squared error (the
 feature-MSE baseline). The paper's exact formulas are not public: these are reconstructions.
@@ -25,20 +27,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from restorect_jax import flow, losses, quality_features
-from restorect_jax.config_lib import lookup, require
-from restorect_jax.methods.base import (
-    Batch,
-    Method,
-    PyTree,
-    model_from_config,
-    validate_rgformer,
-)
+from restorect_jax import flow, losses, models, quality_features
+from restorect_jax.config_keys import lookup, require
+from restorect_jax.methods.base import Batch, Method, PyTree
 from restorect_jax.methods.frozen import FrozenModel, load_frozen
 from restorect_jax.models.student import FeatureProjections
 
-ENCODER_LEVELS = {"enc1": 1, "enc2": 2, "enc3": 4, "latent": 8}  # name: stride
-DECODER_LEVELS = {"dec3": 4, "dec2": 2, "dec1": 1, "refine": 1}
 FEATURES = ("quality", "mse")
 WEIGHTS = ("l1", "kl", "nc", "et")
 TEACHER_LEVELS = {"teacher_a": "encoder_levels", "teacher_b": "decoder_levels"}
@@ -56,16 +50,30 @@ class SLKDMethod(Method):
 
     def __init__(self, config: ml_collections.ConfigDict, *, inference: bool = False):
         super().__init__(config, inference=inference)
-        self.model = model_from_config(config.model)
+        self.model = models.model_from_config(config.model)
         self.settings = config.slkd
+        self.strides = self.backbone.taps  # {level: stride} of the matched feature maps
         self.teachers: dict[str, FrozenModel] = {}
         if not inference:
             for name in used_teachers(config.slkd):
                 self.teachers[name] = load_frozen(name, config.frozen[name])
+                self._check_teacher_taps(name)
+
+    def _check_teacher_taps(self, name: str) -> None:
+        """Teacher `name` declares the levels it is matched at, at the student's strides."""
+        key = TEACHER_LEVELS[name]
+        taps = self.teachers[name].method.backbone.taps
+        for level in self.settings[key]:
+            require(
+                taps.get(level) == self.strides[level],
+                f"frozen.{name}",
+                self.config.frozen[name],
+                f"its backbone has no feature tap {level!r} at stride {self.strides[level]} "
+                f"(slkd.{key}); its taps: {taps}",
+            )
 
     @classmethod
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-        validate_rgformer(config, conditioned=False)
         settings = lookup(config, "slkd")
         for name in used_teachers(settings):
             lookup(config, f"frozen.{name}")  # present (config_lib checks every frozen entry)
@@ -77,17 +85,25 @@ class SLKDMethod(Method):
         require(
             settings.features in FEATURES, "slkd.features", settings.features, f"one of {FEATURES}"
         )
-        for key, known in (("encoder_levels", ENCODER_LEVELS), ("decoder_levels", DECODER_LEVELS)):
+        taps = models.backbone_spec(config.model.name).taps  # {name: stride}
+        require(
+            bool(taps),
+            "model.name",
+            config.model.name,
+            "SLKD matches feature maps; this backbone declares no feature taps",
+        )
+        for key in TEACHER_LEVELS.values():
             levels = tuple(settings[key])
             require(
-                levels and set(levels) <= set(known),
+                levels and set(levels) <= set(taps),
                 f"slkd.{key}",
                 levels,
-                f"must be a non-empty subset of {tuple(known)}",
+                f"must be a non-empty subset of the {config.model.name} backbone's feature taps "
+                f"{tuple(taps)}",
             )
         if settings.irl and settings.features == "quality":
             block = settings.piqe_block
-            deepest = max(DECODER_LEVELS[level] for level in settings.decoder_levels)
+            deepest = max(taps[level] for level in settings.decoder_levels)
             patches = [config.data.patch_size, *(stage[1] for stage in config.train.progressive)]
             require(
                 block % deepest == 0 and block >= 2 * deepest,
@@ -187,13 +203,13 @@ class SLKDMethod(Method):
                 params["converters"]["teacher_a"], student.features
             )
             terms["kl"] = self.kl_term(teacher_a.restored, student.restored)
-            terms["nc"] = self.feature_term("nc", converted, teacher_a.features, ENCODER_LEVELS)
+            terms["nc"] = self.feature_term("nc", converted, teacher_a.features, self.strides)
         if settings.irl:
             teacher_b = self.teachers["teacher_b"].method.model.apply(frozen["teacher_b"], gt)
             converted = converters["teacher_b"].apply(
                 params["converters"]["teacher_b"], student.features
             )
-            terms["et"] = self.feature_term("et", converted, teacher_b.features, DECODER_LEVELS)
+            terms["et"] = self.feature_term("et", converted, teacher_b.features, self.strides)
         total = sum(settings[name] * value for name, value in terms.items())
         return total, terms
 

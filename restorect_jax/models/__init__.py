@@ -2,17 +2,28 @@
 
 model = get_model("rgformer", width=32, num_blocks=(2, 2, 2, 2))
 params = model.init(rng, lq, z_img, z_rex)
+
+Each backbone is registered with its contract (`backbones.BackboneSpec`: stride, output type,
+feature taps, conditioning inputs, config checks), which the methods ask instead of a name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
-import flax.linen as nn
-
+from restorect_jax.models import backbones
+from restorect_jax.models.backbones import BackboneSpec, Conditioning
 from restorect_jax.models.convnets import ResUNet, UnshuffleCNN
 from restorect_jax.models.priors import PriorEncoder, RetinexPriorEncoder
+from restorect_jax.models.registry import (
+    backbone_names,
+    backbone_of,
+    backbone_spec,
+    check_model_config,
+    get_model,
+    model_fields,
+    model_from_config,
+    module_fields,
+    register_model,
+)
 from restorect_jax.models.restorer import RestorerOutput, RGFormer
 from restorect_jax.models.retinex import DecompositionNet
 from restorect_jax.models.student import (
@@ -24,51 +35,29 @@ from restorect_jax.models.student import (
 from restorect_jax.models.teacher import RestoRectTeacher, TeacherOutput, TeacherPriors
 from restorect_jax.models.time_unet import TimeUNet
 
-ModuleT = TypeVar("ModuleT", bound=type[nn.Module])
-
-_REGISTRY: dict[str, type[nn.Module]] = {}
-
-
-def register_model(name: str) -> Callable[[ModuleT], ModuleT]:
-    """Class decorator adding a module class to the registry under `name` (must be new)."""
-
-    def register(cls: ModuleT) -> ModuleT:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is already registered ({_REGISTRY[name].__name__})")
-        _REGISTRY[name] = cls
-        return cls
-
-    return register
-
-
-def get_model(name: str, **kwargs) -> nn.Module:
-    """Builds the registered module `name` with the given fields."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
-
-
-for _name, _cls in (
-    ("rgformer", RGFormer),
-    ("restorect_teacher", RestoRectTeacher),
-    ("restorect_student", RestoRectStudent),
-    ("decomposition", DecompositionNet),
-    ("prior_encoder", PriorEncoder),
-    ("retinex_prior_encoder", RetinexPriorEncoder),
-    ("time_unet", TimeUNet),
-    ("unshuffle_cnn", UnshuffleCNN),
-    ("res_unet", ResUNet),
+for _name, _cls, _spec in (
+    ("rgformer", RGFormer, backbones.RGFORMER),
+    ("restorect_teacher", RestoRectTeacher, backbones.RESTORECT_TEACHER),
+    ("restorect_student", RestoRectStudent, backbones.RESTORECT_STUDENT),
+    ("decomposition", DecompositionNet, None),
+    ("prior_encoder", PriorEncoder, None),
+    ("retinex_prior_encoder", RetinexPriorEncoder, None),
+    ("time_unet", TimeUNet, backbones.TIME_UNET),
+    ("unshuffle_cnn", UnshuffleCNN, backbones.UNSHUFFLE_CNN),
+    ("res_unet", ResUNet, backbones.RES_UNET),
 ):
-    register_model(_name)(_cls)
+    register_model(_name, _spec)(_cls)
 
 __all__ = [
+    "BackboneSpec",
+    "Conditioning",
     "DecompositionNet",
     "FeatureProjections",
     "PriorEncoder",
     "RGFormer",
+    "ResUNet",
     "RestoRectStudent",
     "RestoRectTeacher",
-    "ResUNet",
     "RestorerOutput",
     "RetinexPriorEncoder",
     "StudentConditions",
@@ -77,6 +66,13 @@ __all__ = [
     "TimeUNet",
     "UnshuffleCNN",
     "VelocityPredictor",
+    "backbone_names",
+    "backbone_of",
+    "backbone_spec",
+    "check_model_config",
     "get_model",
+    "model_fields",
+    "model_from_config",
+    "module_fields",
     "register_model",
 ]

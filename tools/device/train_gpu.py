@@ -92,7 +92,7 @@ DRY_SETTINGS = {
 }
 DRY_TEACHER = {"model.num_blocks": (1, 1, 1, 1), "model.width": 8, "model.prior_features": 8}
 DRY_STUDENT = {"model.num_blocks": (1, 1, 1, 1)}
-STUDENT_SETTINGS = {"loss.flex": 0.02}
+STUDENT_SETTINGS = {"restorect.loss.flex": 0.02}
 EVAL_RESERVE_S = 75.0
 
 
@@ -136,9 +136,9 @@ def run_settings(kind: str, steps: int, teacher: str = "teacher") -> dict[str, A
         return {**settings, **(DRY_TEACHER if _DRY_RUN.value else {})}
     settings.update(STUDENT_SETTINGS)
     settings.update(DRY_STUDENT if _DRY_RUN.value else {})
-    settings["distill"] = kind.removeprefix("student_")
+    settings["restorect.distill"] = kind.removeprefix("student_")
     settings["frozen.teacher"] = str(run_dir(teacher))
-    settings["train.phase1_steps"] = max(1, steps // 10)
+    settings["restorect.phase1_steps"] = max(1, steps // 10)
     return settings
 
 
