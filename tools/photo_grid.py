@@ -13,25 +13,16 @@ scores over every pair are in the docs' real-noise table.
 
 from __future__ import annotations
 
+import argparse
 import pathlib
+import sys
 
 import ml_collections
 import numpy as np
-from absl import app, flags
 
 from restorect_jax import image_io, inference, noise_level, writers
 from restorect_jax.data import pipeline
 from restorect_jax.tiling import restore_pixels
-
-_WORKDIR = flags.DEFINE_string("workdir", None, "a training run (or use --task / --bundle)")
-_TASK = flags.DEFINE_string("task", None, "a shipped bundle's task")
-_BUNDLE = flags.DEFINE_string("bundle", None, "a weight bundle folder")
-_PAIRS = flags.DEFINE_string("pairs", "denoise/test/PolyU", "pairs folder under the data root")
-_IMAGES = flags.DEFINE_list("images", ["0", "45", "90"], "indices of the sorted pairs to show")
-_CROP = flags.DEFINE_integer("crop", 192, "side of the centre crop shown", lower_bound=16)
-_OUT = flags.DEFINE_string("out", "docs/images/polyu_before_after.png", "the PNG to write")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
-
 
 TILE, OVERLAP = 512, 32  # `restore`'s defaults
 
@@ -85,24 +76,40 @@ def restored_rows(
     return rows
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--workdir", help="a training run")
+    model.add_argument("--task", help="a shipped bundle's task")
+    model.add_argument("--bundle", help="a weight bundle folder")
+    parser.add_argument("--pairs", default="denoise/test/PolyU", help="folder under the data root")
+    parser.add_argument("--images", default="0,45,90", help="indices of the sorted pairs to show")
+    parser.add_argument("--crop", type=int, default=192, help="side of the centre crop shown")
+    parser.add_argument("--out", default="docs/images/polyu_before_after.png", help="PNG to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> None:
-    del argv
+    args = parse_args(argv)
     try:
-        indices = [int(text) for text in _IMAGES.value]
+        indices = [int(text) for text in args.images.split(",")]
     except ValueError:
-        raise SystemExit(f"error: --images {','.join(_IMAGES.value)}: integers expected") from None
-    if pathlib.Path(_OUT.value).exists() and not _OVERWRITE.value:
-        raise SystemExit(f"error: --out {_OUT.value} exists; pass --overwrite to replace it")
+        raise SystemExit(f"error: --images {args.images}: integers expected") from None
+    if args.crop < 16:
+        raise SystemExit(f"error: --crop {args.crop}: must be at least 16")
+    if pathlib.Path(args.out).exists() and not args.overwrite:
+        raise SystemExit(f"error: --out {args.out} exists; pass --overwrite to replace it")
     try:
         root = pipeline.resolve_data_root(ml_collections.ConfigDict({"root": ""}))
-        pairs = pair_files(root / _PAIRS.value, indices)
-        model = inference.load_model(workdir=_WORKDIR.value, task=_TASK.value, bundle=_BUNDLE.value)
-        rows = restored_rows(model, pairs, _CROP.value)
-        writers.save_png(_OUT.value, writers.image_grid(rows), overwrite=_OVERWRITE.value)
+        pairs = pair_files(root / args.pairs, indices)
+        model = inference.load_model(workdir=args.workdir, task=args.task, bundle=args.bundle)
+        rows = restored_rows(model, pairs, args.crop)
+        writers.save_png(args.out, writers.image_grid(rows), overwrite=args.overwrite)
     except (GridError, inference.ModelLoadError, FileExistsError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}") from None
-    print(f"wrote {_OUT.value}: {len(rows)} rows of noisy | {model.name} | reference")
+    print(f"wrote {args.out}: {len(rows)} rows of noisy | {model.name} | reference")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    main(sys.argv[1:])
