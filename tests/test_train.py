@@ -12,14 +12,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import restorer_smoke, smoke
+from configs import denoiser_smoke, smoke
 from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import methods, train, writers
 from restorect_jax import sharding as sharding_lib
 
 
 def _smoke_config(tmp_path):
+    """The RestoRect teacher's smoke run: for what depends on the network (sharding, dtypes)."""
     config = smoke.get_config()
+    config.data.tfds_dir = str(tmp_path / "tfds")
+    return config
+
+
+def _loop_config(tmp_path):
+    """A restorer with the smallest CNN (configs/denoiser_smoke.py): for the loop's logic
+    (resume, signals, checkpoints, validation errors), which no network changes, at a
+    fraction of the teacher's compile time. The teacher's own runs are in test_restorect."""
+    config = denoiser_smoke.get_config()
     config.data.tfds_dir = str(tmp_path / "tfds")
     return config
 
@@ -112,7 +122,7 @@ def _assert_loads_on_one_device(checkpoints, state):
 
 
 def test_resume_matches_uninterrupted_run(tmp_path):
-    config = _smoke_config(tmp_path)
+    config = _loop_config(tmp_path)
     config.train.eval_every = 100  # only the final evaluation
     config.train.progressive = ((4, 32, 8),)  # a new stage exactly where the first run stops
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
@@ -137,10 +147,10 @@ def test_resume_matches_uninterrupted_run(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    config = _smoke_config(tmp_path)
+    config = _loop_config(tmp_path)
     workdir = tmp_path / "run"
     train.train_and_evaluate(config, workdir, stop_at=2)
-    config.restorect_teacher.loss.l1 = float("nan")
+    config.restorer.loss.psnr = float("inf")  # an infinite weight: the loss is no longer finite
     with pytest.raises(train.NonFiniteLossError, match=r"step 3 .*step 2"):
         train.train_and_evaluate(config, workdir)
     step, state = checkpoint_lib.load_state(workdir / "checkpoints")
@@ -152,14 +162,14 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     "key, value, message",
     [
         ("train.batch_size", 0, "config.train.batch_size"),
-        ("data.patch_size", 20, "config.data.patch_size"),
+        ("data.patch_size", 21, "config.data.patch_size"),
         ("data.degradation", "blur", "config.data.degradation"),
-        ("model.num_heads", (1, 3, 2, 2), "config.model.num_heads"),
-        ("train.progressive", ((3, 30, 8),), "config.train.progressive"),
+        ("model.width", 0, "config.model.width"),
+        ("train.progressive", ((3, 31, 8),), "config.train.progressive"),
     ],
 )
 def test_config_validation_names_the_key(tmp_path, key, value, message):
-    config = _smoke_config(tmp_path)
+    config = _loop_config(tmp_path)
     section, field = key.split(".")
     config[section][field] = value
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
@@ -167,7 +177,7 @@ def test_config_validation_names_the_key(tmp_path, key, value, message):
 
 
 def test_batch_not_divisible_by_mesh_is_rejected(tmp_path):
-    config = _smoke_config(tmp_path)
+    config = _loop_config(tmp_path)
     config.train.batch_size = 6
     with pytest.raises(ValueError, match=r"config\.train\.batch_size: batch size 6 .* 8 dev"):
         train.train_and_evaluate(config, tmp_path / "run")
@@ -206,7 +216,7 @@ def test_command_line_runs_with_overrides_and_resumes(tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_stops(tmp_path, monkeypatch):
-    config = _smoke_config(tmp_path)
+    config = _loop_config(tmp_path)
     workdir = tmp_path / "run"
     write_scalars = writers.MetricWriter.write_scalars
     handler_before = signal.getsignal(signal.SIGTERM)
@@ -236,7 +246,7 @@ class _LinearMethod(methods.Method):
 
 
 def _linear_step_functions(tmp_path):
-    config = _smoke_config(tmp_path)
+    config = _loop_config(tmp_path)
     config.train.grad_clip_norm = 0.0
     config.train.weight_decay = 0.0
     config.train.warmup_steps = 0  # the warm-up starts at learning rate 0: no first update
@@ -286,8 +296,8 @@ def test_bfloat16_compute_keeps_a_float32_state_and_the_float32_loss(tmp_path):
     """Mixed precision: the loss in bf16 on cast copies, gradients and updates in float32."""
     batch = _smoke_batch()
     device = jax.devices()[:1]
-    full, full_metrics, _ = _one_step(_smoke_config(tmp_path), device, batch)
-    config = _smoke_config(tmp_path)
+    full, full_metrics, _ = _one_step(_loop_config(tmp_path), device, batch)
+    config = _loop_config(tmp_path)
     config.train.compute_dtype = "bfloat16"
     mixed, mixed_metrics, _ = _one_step(config, device, batch)
     assert bool(mixed_metrics["finite"])
@@ -304,7 +314,7 @@ def test_bfloat16_compute_keeps_a_float32_state_and_the_float32_loss(tmp_path):
 
 
 def test_compute_dtype_must_be_float32_or_bfloat16(tmp_path):
-    config = _smoke_config(tmp_path)
+    config = _loop_config(tmp_path)
     config.train.compute_dtype = "float16"
     with pytest.raises(ValueError, match="config.train.compute_dtype='float16'"):
         train.train_and_evaluate(config, tmp_path / "run")
@@ -324,9 +334,8 @@ class _CopyingRestorer(methods.RestorerMethod):
 
 def test_frozen_copies_equal_the_state_at_each_refresh_and_resume_exactly(tmp_path, monkeypatch):
     monkeypatch.setitem(methods._METHODS, "copying_restorer", _CopyingRestorer)
-    config = restorer_smoke.get_config()
+    config = _loop_config(tmp_path)
     config.method = "copying_restorer"
-    config.data.tfds_dir = str(tmp_path / "tfds")
     config.train.num_steps, config.train.eval_every = 5, 0
     config.train.log_every, config.train.checkpoint_every = 1, 4  # checkpoints at 4 and 5
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -361,7 +370,7 @@ def _truncate_data_files(folder: pathlib.Path) -> None:
 
 
 def test_damaged_newest_checkpoint_falls_back_and_is_kept(tmp_path, caplog):
-    config = _smoke_config(tmp_path)
+    config = _loop_config(tmp_path)
     config.train.eval_every = 0
     run = tmp_path / "run"
     train.train_and_evaluate(config, run)  # checkpoints at steps 3 and 6
@@ -402,7 +411,7 @@ def test_a_second_run_on_a_locked_workdir_is_refused_and_a_killed_holder_leaves_
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(writers.WorkdirInUseError, match=f"in use by process {holder.pid}"):
-            train.train_and_evaluate(_smoke_config(tmp_path), workdir)
+            train.train_and_evaluate(_loop_config(tmp_path), workdir)
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
