@@ -15,7 +15,6 @@ checkpoint removed. Ctrl-C saves a checkpoint and exits 130; SIGTERM saves one a
 step and exits 143. `RESTORECT_DEBUG=1` shows the traceback instead.
 """
 
-import difflib
 import os
 import pathlib
 import re
@@ -27,7 +26,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from restorect_jax import checkpoint as checkpoint_lib
-from restorect_jax import cli, config_keys, config_lib, methods, signals, train, writers
+from restorect_jax import cli, command_line, methods, signals, train, writers
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize().")
@@ -111,65 +110,6 @@ def initialize_distributed(
         connected.set()
 
 
-def _flag_value(argv: list[str], name: str) -> str | None:
-    """The value of the last `--name=V` or `--name V` in argv (the one absl keeps), or None."""
-    value = None
-    for index, arg in enumerate(argv):
-        if arg.startswith(f"--{name}="):
-            value = arg.split("=", 1)[1]
-        elif arg == f"--{name}" and index + 1 < len(argv):
-            value = argv[index + 1]
-    return value
-
-
-def check_command_line(argv: list[str]) -> str | None:
-    """The one-line error of a --config that cannot load or an override key it lacks, or None.
-
-    Runs before absl parses the flags (whose errors are tracebacks). A config file outside the
-    checkout that imports `configs.*` gets its checkout's root on `sys.path`.
-    """
-    path = _flag_value(argv, "config")
-    if path is None:
-        return None
-    file, _ = config_lib.split_config_spec(path)
-    if (file.resolve().parent / "__init__.py").is_file():
-        sys.path.insert(0, str(file.resolve().parent.parent))
-    try:
-        config = config_lib.load_config_file(path)
-    except Exception as error:  # noqa: BLE001 (any failure of the user's config file)
-        return f"--config {path}: {type(error).__name__}: {error}"
-    for arg in argv:
-        if not arg.startswith("--config."):
-            continue
-        key = arg.removeprefix("--config.").partition("=")[0]
-        if not _has(config, key):
-            return f"--config.{key}: config.{key} does not exist in {path}{_suggest(config, key)}"
-    return None
-
-
-def _has(config, key: str) -> bool:
-    try:
-        config_keys.lookup(config, key)
-    except ValueError:
-        return False
-    return True
-
-
-def _suggest(config, key: str) -> str:
-    """ "; did you mean ...?" with the closest existing keys beside `key`, or "". A key that
-    older configs kept outside the method's section (`distill`, `loss.flex`) names its new
-    place (`restorect.distill`, `train.phase1_steps` -> `restorect.phase1_steps`)."""
-    parent, _, leaf = key.rpartition(".")
-    method = config.get("method", "")
-    for moved in (f"{method}.{key}", f"{method}.{leaf}"):
-        if method and _has(config, moved):
-            return f"; did you mean {moved}?"
-    node = config_keys.lookup(config, parent) if parent and _has(config, parent) else config
-    prefix = f"{parent}." if node is not config else ""
-    close = difflib.get_close_matches(leaf, [str(name) for name in node], n=3)
-    return f"; did you mean {', '.join(prefix + name for name in close)}?" if close else ""
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -218,7 +158,9 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
     """The `restorect-train` console command (`python -m restorect_jax.main` is the same)."""
-    error = None if os.environ.get(cli.DEBUG_ENV) else check_command_line(sys.argv[1:])
+    error = (
+        None if os.environ.get(cli.DEBUG_ENV) else command_line.check_training_command(sys.argv[1:])
+    )
     if error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2)

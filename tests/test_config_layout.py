@@ -12,7 +12,7 @@ import pathlib
 import pytest
 
 from configs import base, tasks
-from restorect_jax import config_lib, main, methods, run_config
+from restorect_jax import command_line, config_lib, methods, run_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OLD_CONFIGS = ROOT / "tests" / "data" / "old_configs"
@@ -94,7 +94,7 @@ def test_each_method_keeps_its_keys_in_the_section_named_after_it():
     ],
 )
 def test_an_old_override_key_names_its_new_place(override, moved):
-    error = main.check_command_line(
+    error = command_line.check_training_command(
         ["--config", str(ROOT / "configs" / "restorect_smoke.py"), f"--config.{override}"]
     )
     assert error is not None and error.endswith(f"did you mean {moved}?"), error
