@@ -17,12 +17,13 @@ dropped the held-out PSNR of the EMA weights by 0.8-1.5 dB (tools/results/denois
 the gradient norms are in the metrics.jsonl of tools/packs/denoiser.pack).
 
 A long run: `train.num_steps` is the cosine schedule's length. It was 32000 (22 CPU-hours at
-2.46 CPU-seconds per step, under the issue's cap of 24) until step 6000, where the run had stopped
-improving at the near-peak learning rate: held-out PSNR 28.39 at step 2000, then 26.85-28.60, and
-CBSD68 sigma 25 (blind) 30.21 at step 2000 against 29.73 at step 6000, while the training loss
-flattened near 0.028 from step 2500. From step 6000 the schedule ends at 12000, so the learning
-rate decays now (0.57e-3 at step 6000, 1e-5 at the end) instead of staying near its peak for
-another 10000 steps. Its first session trained under a 40000-step horizon (a learning-rate
+2.46 CPU-seconds per step, under the issue's cap of 24) until step 6100. By then the training
+loss had been flat near 0.028 from step 2500 to 4800 at the near-peak learning rate, the spike
+at step 5000 had set it back to 0.037 (recovered by step 5800), and the held-out PSNR had not
+risen since step 2000 (28.39; 26.85-28.60 after; CBSD68 sigma 25 blind 30.21 at step 2000, 29.73
+at step 6000, whose EMA still averages the recovering weights). From step 6100 the schedule ends
+at 12000, so the learning rate decays now (0.57e-3 at step 6000, 1e-5 at the end) instead of
+staying near its peak for another 20000 steps. Its first session trained under a 40000-step horizon (a learning-rate
 difference under 0.2% by then). A run that spans sessions packs its state with
 `tools/pack_run.py` and resumes from the pack on the next machine.
 """

@@ -394,14 +394,14 @@ def evaluate(argv_config: ml_collections.ConfigDict | None) -> pathlib.Path:
     tfds_dir = pathlib.Path(
         _TFDS_DIR.value or data_config.tfds_dir or "~/.cache/restorect_jax/tfds"
     ).expanduser()
-    sampler = None
-    if restorers[0].takes_sampler:
-        try:
-            sampler = flow.sampler_from_flags(
-                restorers[0].default_sampler, _SAMPLER.value, _STEPS.value
-            )
-        except ValueError as err:
-            raise EvaluationError(str(err)) from None
+    try:  # a bad value is an error whatever the model; only flow models use it
+        sampler = flow.sampler_from_flags(
+            restorers[0].default_sampler or flow.SamplerSpec(), _SAMPLER.value, _STEPS.value
+        )
+    except ValueError as err:
+        raise EvaluationError(str(err)) from None
+    if not restorers[0].takes_sampler:
+        sampler = None
     datasets = _datasets(restorers[0])
     plans = [(restorer, _plans(restorer, datasets)) for restorer in restorers]
     every_plan = [plan for _, restorer_plans in plans for plan in restorer_plans]

@@ -36,9 +36,8 @@ _TASK = flags.DEFINE_enum(
     "task",
     None,
     inference.TASKS,
-    "shipped model to use: denoise (blind, trained on Gaussian noise; on camera and phone photos "
-    "it lowers PSNR today: use --workdir runs/denoiser, see README 'Camera and phone photos'), "
-    "derain, lowlight",
+    "shipped model to use: denoise (blind, any noise level; also the one for camera and phone "
+    "photos, with --noise_level unset: see README 'Camera and phone photos'), derain, lowlight",
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "a training run (or bundle folder) to use")
 _BUNDLE = flags.DEFINE_string("bundle", None, "a weight bundle folder to use")

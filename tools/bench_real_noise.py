@@ -116,7 +116,12 @@ def main(argv: list[str]) -> None:
     )
     scored = {row["row"] for row in rows}
     rows = [row for row in earlier.get("rows", []) if row["row"] not in scored] + rows
-    commands = [c for c in earlier.get("commands", []) if c["rows"] != _ROWS.value]
+    # An earlier command keeps the rows it wrote that this run did not score again.
+    commands = []
+    for command in earlier.get("commands", []):
+        kept = [row for row in command["rows"] if row not in scored]
+        if kept:
+            commands.append({"rows": kept, "command": command["command"]})
     commands.append(
         {
             "rows": _ROWS.value,
