@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from configs import smoke, teacher_denoise
+from configs import denoiser_smoke, smoke, teacher_denoise
 from restorect_jax import checkpoint as checkpoint_lib
 from restorect_jax import methods, train
 from restorect_jax import sharding as sharding_lib
@@ -52,14 +52,14 @@ def _batches(count: int, size: int = 16) -> list[dict[str, jax.Array]]:
 
 
 def _step_functions(mesh_shape: tuple[int, int], shard_params: bool, example):
-    """The smoke teacher's step functions on a (data, model) mesh over the first devices."""
-    config = smoke.get_config()
-    # Adam turns round-off into steps of up to the learning rate where a gradient is exactly 0 in
-    # exact arithmetic (the attention's q/k LayerNorm scales, which the L2 normalisation after
-    # them cancels): at the smoke rate 2e-3 those leaves differ by 2e-5 between any two meshes.
+    """The smallest CNN restorer's step functions (configs/denoiser_smoke.py: FSDP is the
+    same rule for any network, at a fraction of the teacher's compile time) on a (data, model)
+    mesh over the first devices, its convolution kernels split along the model axis."""
+    config = denoiser_smoke.get_config()
     config.train.learning_rate = 1e-4
     config.mesh.data, config.mesh.model = mesh_shape
     config.mesh.shard_params = shard_params
+    config.mesh.shard_min_size = 64  # the tiny network's kernels, 576 to 1152 elements
     mesh = sharding_lib.create_mesh(config.mesh, jax.devices()[: mesh_shape[0] * mesh_shape[1]])
     return train.build_step_functions(config, mesh, example)
 
@@ -75,7 +75,7 @@ def _train(steps, state, batches) -> tuple[train.TrainState, list[float]]:
 
 @pytest.fixture(scope="module")
 def fsdp_and_replicated():
-    """Three steps of the smoke teacher from the same init: FSDP on a (data=2, model=4) mesh of
+    """Three steps of the tiny restorer from the same init: FSDP on a (data=2, model=4) mesh of
     the 8 devices, and replicated on one device. Returns ((state, losses, steps), ...) of each."""
     batches = _batches(3)
     one_device = _step_functions((1, 1), False, batches[0])
