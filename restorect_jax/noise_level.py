@@ -32,6 +32,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from scipy import special
 
 Array = jax.Array
@@ -127,7 +128,16 @@ def estimate_sigma(
             margin = CLIP_SIGMAS * jnp.sqrt(variance)
             inside = (means > margin) & (means < 1.0 - margin)
             weak = (energy < variance * threshold) & inside
-            variance = _weighted_noise_variance(patches, _keep_enough(weak.astype(jnp.float32), every))
+            variance = _weighted_noise_variance(
+                patches, _keep_enough(weak.astype(jnp.float32), every)
+            )
         return jnp.sqrt(variance)
 
     return jax.vmap(one)(images)
+
+
+def image_sigma(pixels: np.ndarray) -> float:
+    """The noise level (sigma / 255) of one (H, W, C) image in [0, 1] as `restore` reads it:
+    the whole image, clipped, a grey one as three equal channels."""
+    rgb = np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
+    return float(estimate_sigma(np.clip(rgb, 0.0, 1.0)[None])[0])

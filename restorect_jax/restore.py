@@ -119,8 +119,7 @@ def image_noise_level(
         return None
     if level is not None:
         return level / MAX_NOISE_LEVEL
-    rgb = np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
-    return float(noise_level.estimate_sigma(np.clip(rgb, 0.0, 1.0)[None])[0])
+    return noise_level.image_sigma(pixels)
 
 
 @dataclasses.dataclass

@@ -48,7 +48,7 @@ def _bm3d(lq: np.ndarray, gt, sampler, sigma: float | None) -> np.ndarray:
     import bm3d  # the optional extra
 
     if sigma is None:
-        level = float(noise_level.estimate_sigma(np.clip(lq, 0.0, 1.0)[None])[0])
+        level = noise_level.image_sigma(lq)
     else:
         level = sigma / 255.0
     return np.asarray(bm3d.bm3d_rgb(lq, level), np.float32)

@@ -65,7 +65,7 @@ def restored_rows(
         noisy = image_io.read_image(noisy_path).pixels
         level = None  # a noise-map denoiser reads its blind estimate of the whole photo
         if model.takes_noise_level:
-            level = float(noise_level.estimate_sigma(np.clip(noisy, 0.0, 1.0)[None])[0])
+            level = noise_level.image_sigma(noisy)
 
         def predict(batch: np.ndarray, level=level) -> np.ndarray:
             return model.predict(np.clip(batch, 0.0, 1.0), noise_level=level)
